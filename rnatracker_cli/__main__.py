@@ -1,0 +1,3 @@
+from rnatracker_cli.cli.app import main
+
+main()

@@ -1,0 +1,44 @@
+"""Console, error handling and small helpers used by every command module."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+from collections.abc import Iterator
+
+import typer
+from rich.console import Console
+
+from rnatracker_cli.errors import RNATrackerError
+
+
+def console(quiet: bool = False) -> Console:
+    """A rich console on stderr (stdout is reserved for data)."""
+    return Console(stderr=True, quiet=quiet, highlight=False)
+
+
+def _fail(message: str, debug: bool, code: int = 1) -> None:
+    if debug:
+        traceback.print_exc()
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def cli_errors(debug: bool = False) -> Iterator[None]:
+    """Map user errors to one ``error: …`` line and exit code 1 (traceback with --debug)."""
+    try:
+        yield
+    except RNATrackerError as exc:
+        _fail(str(exc), debug)
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where}", debug)
+    except KeyboardInterrupt:
+        _fail("interrupted", debug, 130)
+    except BrokenPipeError:
+        # `rnatracker … | head` closed the pipe: not an error for the user.
+        with contextlib.suppress(Exception):
+            sys.stdout = None  # type: ignore[assignment]
+        raise typer.Exit(0) from None

@@ -1,0 +1,125 @@
+"""GTF annotation: transcript models, longest protein-coding isoform per gene, coordinate maps.
+
+Coordinates inside the library are 0-based half-open; GTF's 1-based inclusive ``start`` is
+converted on reading (``start - 1``) and back on writing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from rnatracker_cli.errors import InputError
+from rnatracker_cli.io.fasta import open_binary
+
+_ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
+_BIOTYPE_KEYS = ("transcript_biotype", "transcript_type")
+_GENE_BIOTYPE_KEYS = ("gene_biotype", "gene_type")
+
+
+@dataclass
+class TranscriptModel:
+    """One transcript: exons as sorted 0-based half-open genomic intervals (ascending)."""
+
+    transcript_id: str
+    gene_id: str
+    chrom: str
+    strand: str
+    exons: list[tuple[int, int]] = field(default_factory=list)
+    biotype: str = ""
+    has_cds: bool = False
+
+    @property
+    def length(self) -> int:
+        return sum(e - s for s, e in self.exons)
+
+    @property
+    def protein_coding(self) -> bool:
+        return self.biotype == "protein_coding" if self.biotype else self.has_cds
+
+
+def read_gtf(path: str | os.PathLike) -> dict[str, TranscriptModel]:
+    """Transcript models keyed by transcript id, from ``exon`` and ``CDS`` lines of a GTF."""
+    try:
+        with open_binary(path) as handle:
+            table = pd.read_csv(
+                handle, sep="\t", comment="#", header=None, dtype=str, quoting=3,
+                names=["chrom", "source", "feature", "start", "end", "score", "strand", "frame", "attrs"],
+            )
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: GTF file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a GTF file ({exc})") from None
+    if table["attrs"].isna().all():
+        raise InputError(f"{path}: not a GTF file (expected 9 tab-separated columns)")
+    table = table[table["feature"].isin(["exon", "CDS"])]
+    try:
+        starts = table["start"].astype(np.int64).to_numpy() - 1
+        ends = table["end"].astype(np.int64).to_numpy()
+    except ValueError:
+        raise InputError(f"{path}: GTF start/end columns are not integers") from None
+    models: dict[str, TranscriptModel] = {}
+    for chrom, feature, start, end, strand, attrs in zip(
+        table["chrom"], table["feature"], starts, ends, table["strand"], table["attrs"]
+    ):
+        kv = dict(_ATTR.findall(attrs or ""))
+        tid = kv.get("transcript_id")
+        if tid is None:
+            continue
+        model = models.get(tid)
+        if model is None:
+            biotype = next((kv[k] for k in _BIOTYPE_KEYS if k in kv), "")
+            if not biotype:
+                biotype = next((kv[k] for k in _GENE_BIOTYPE_KEYS if k in kv), "")
+            model = models[tid] = TranscriptModel(tid, kv.get("gene_id", tid), chrom, strand, biotype=biotype)
+        if feature == "exon":
+            model.exons.append((int(start), int(end)))
+        else:
+            model.has_cds = True
+    for model in models.values():
+        model.exons.sort()
+    if not models:
+        raise InputError(f"{path}: no transcripts with exon lines found in the GTF")
+    return models
+
+
+def longest_coding_isoforms(models: dict[str, TranscriptModel]) -> list[TranscriptModel]:
+    """The longest protein-coding transcript of each gene (ties: smallest transcript id).
+
+    Protein-coding means ``transcript_biotype``/``transcript_type`` (or the gene's biotype when
+    the transcript has none) is ``protein_coding``; without any biotype attribute, having CDS
+    lines. Genes are returned in order of first appearance.
+    """
+    best: dict[str, TranscriptModel] = {}
+    for model in models.values():
+        if not model.protein_coding or not model.exons:
+            continue
+        cur = best.get(model.gene_id)
+        if cur is None or (model.length, cur.transcript_id) > (cur.length, model.transcript_id):
+            best[model.gene_id] = model
+    return list(best.values())
+
+
+def transcript_blocks(exons: list[tuple[int, int]], strand: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Genomic blocks (ascending, 0-based half-open) covered by transcript positions [start, end).
+
+    ``exons`` are the transcript's exons sorted by genomic position; transcript coordinates
+    run 5'→3', i.e. from the last exon backwards on the minus strand.
+    """
+    ordered = exons if strand != "-" else exons[::-1]
+    blocks: list[tuple[int, int]] = []
+    pos = 0
+    for s, e in ordered:
+        size = e - s
+        lo, hi = max(start, pos), min(end, pos + size)
+        if lo < hi:
+            if strand != "-":
+                blocks.append((s + lo - pos, s + hi - pos))
+            else:
+                blocks.append((e - (hi - pos), e - (lo - pos)))
+        pos += size
+    return sorted(blocks)
