@@ -1,0 +1,40 @@
+"""Device selection: ``auto`` means CUDA when present, else CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from rnatracker_cli.errors import RNATrackerError
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """Turn ``auto`` / ``cpu`` / ``cuda`` / ``cuda:N`` (or None = auto) into a torch device.
+
+    Raises :class:`RNATrackerError` when CUDA is asked for but absent, when ``N`` is not a
+    visible GPU, or when the spec is not one of these forms.
+    """
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    text = "auto" if spec is None else str(spec).strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "cuda" or text.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise RNATrackerError(f"--device {spec}: CUDA is not available on this machine (use --device cpu or auto)")
+        index_text = text.partition(":")[2]
+        if not index_text:
+            return torch.device("cuda")
+        if not index_text.isdigit():
+            raise RNATrackerError(f"--device {spec}: expected cuda:N with N a GPU number")
+        index, count = int(index_text), torch.cuda.device_count()
+        if index >= count:
+            raise RNATrackerError(f"--device {spec}: only {count} CUDA device(s) visible (0..{count - 1})")
+        return torch.device("cuda", index)
+    raise RNATrackerError(f"--device {spec}: expected auto, cpu, cuda or cuda:N")
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """True when bfloat16 autocast can run on ``device`` (CUDA with bf16 support; never CPU)."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
