@@ -96,7 +96,7 @@ def write_cache(
             f.create_dataset("full_lengths", data=full)
             f.create_dataset("offsets", data=offsets)
             # Chunked so that `fold` and batch readers touch only what they need.
-            f.create_dataset("seq", data=seq, chunks=(min(max(len(seq), 1), 1 << 20),))
+            f.create_dataset("seq", data=seq, chunks=(min(max(len(seq), 1), 1 << 18),))
             f.create_dataset("targets", data=targets)
             if expression is not None:
                 f.create_dataset("expression", data=np.asarray(expression, dtype=np.float32))
@@ -257,7 +257,7 @@ class Cache:
             return
         total = int(self.offsets[-1])
         ds = f.create_dataset("structure", shape=(total,), dtype=np.uint8,
-                              chunks=(min(max(total, 1), 1 << 20),), fillvalue=STRUCTURE_UNSET)
+                              chunks=(min(max(total, 1), 1 << 18),), fillvalue=STRUCTURE_UNSET)
         ds.attrs["params"] = json.dumps(params, sort_keys=True)
         f.create_dataset("structure_done", data=np.zeros(len(self), dtype=bool))
         f.flush()

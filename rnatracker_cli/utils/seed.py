@@ -19,9 +19,3 @@ def seed_everything(seed: int) -> np.random.Generator:
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
 
-
-def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A local torch generator (e.g. for a shuffling sampler) seeded with ``seed``."""
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
-    return gen
