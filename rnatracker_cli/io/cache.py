@@ -39,6 +39,13 @@ STRUCTURE_ALPHABET = "FTIHMS"
 STRUCTURE_UNSET = 255
 
 _STR = h5py.string_dtype(encoding="utf-8")
+_CHUNK = 1 << 18
+
+
+def _chunks(total: int) -> tuple[int]:
+    """Equal chunks of at most 256 KiB, so the file wastes under one byte per chunk."""
+    n_chunks = max(1, -(-total // _CHUNK))
+    return (max(1, -(-total // n_chunks)),)
 
 
 def _content_hash(ids: Sequence[str], seq: np.ndarray, offsets: np.ndarray, targets: np.ndarray) -> str:
@@ -96,7 +103,7 @@ def write_cache(
             f.create_dataset("full_lengths", data=full)
             f.create_dataset("offsets", data=offsets)
             # Chunked so that `fold` and batch readers touch only what they need.
-            f.create_dataset("seq", data=seq, chunks=(min(max(len(seq), 1), 1 << 18),))
+            f.create_dataset("seq", data=seq, chunks=_chunks(len(seq)))
             f.create_dataset("targets", data=targets)
             if expression is not None:
                 f.create_dataset("expression", data=np.asarray(expression, dtype=np.float32))
@@ -257,7 +264,7 @@ class Cache:
             return
         total = int(self.offsets[-1])
         ds = f.create_dataset("structure", shape=(total,), dtype=np.uint8,
-                              chunks=(min(max(total, 1), 1 << 18),), fillvalue=STRUCTURE_UNSET)
+                              chunks=_chunks(total), fillvalue=STRUCTURE_UNSET)
         ds.attrs["params"] = json.dumps(params, sort_keys=True)
         f.create_dataset("structure_done", data=np.zeros(len(self), dtype=bool))
         f.flush()
