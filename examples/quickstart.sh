@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# End-to-end example on simulated data (a few minutes on a 2-core CPU).
+# Usage: bash examples/quickstart.sh [OUT_DIR]      (default: examples/out)
+set -euo pipefail
+out=${1:-"$(dirname "$0")/out"}
+mkdir -p "$out"
+
+# 1. Synthetic transcripts with planted zipcodes (known answers), 4 compartments.
+rnatracker simulate --out "$out/sim" --n 400 --max-length 3000 --seed 0 --force
+
+# 2. Dataset cache from the FASTA route and from the genome + GTF route.
+rnatracker prepare --fasta "$out/sim/transcripts.fa" --localization "$out/sim/localization.tsv" \
+    --out "$out/sim.h5" --force
+rnatracker prepare --genome "$out/sim/genome.fa" --gtf "$out/sim/annotation.gtf" \
+    --localization "$out/sim/localization.tsv" --out "$out/sim_genome.h5" --force
+
+echo "done: outputs in $out" >&2

@@ -1,0 +1,115 @@
+"""Building blocks that carry each sequence's valid length, so padding never leaks.
+
+Convolutions are unpadded ("valid"), so a valid output position only ever sees valid input
+positions; the length after a layer is therefore a closed-form function of the length before
+it (:meth:`ConvStack.output_lengths`). The LSTM runs on packed sequences and the pooling
+layers (attention, mean) mask steps past each sequence's length: a sequence's result does not
+depend on what it is batched with.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+class ConvStack(nn.Module):
+    """``layers`` × (Conv1d ``filters``×``kernel`` → ReLU → MaxPool ``pool``/``pool`` → Dropout).
+
+    Input float32 (batch, in_channels, length); output float32 (batch, filters, steps).
+    """
+
+    def __init__(self, in_channels: int, filters: int = 32, kernel: int = 10, pool: int = 3,
+                 layers: int = 2, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.kernel, self.pool, self.n_layers = kernel, pool, layers
+        blocks: list[nn.Module] = []
+        channels = in_channels
+        for _ in range(layers):
+            blocks += [nn.Conv1d(channels, filters, kernel), nn.ReLU(), nn.MaxPool1d(pool, pool), nn.Dropout(dropout)]
+            channels = filters
+        self.body = nn.Sequential(*blocks)
+        self.out_channels = filters
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Valid steps after the stack for valid input ``lengths`` (int64 (batch,))."""
+        out = lengths
+        for _ in range(self.n_layers):
+            out = torch.div(out - self.kernel + 1, self.pool, rounding_mode="floor")
+        return out
+
+    def min_length(self) -> int:
+        """Shortest input that yields one valid step."""
+        need = 1
+        for _ in range(self.n_layers):
+            need = need * self.pool + self.kernel - 1
+        return need
+
+    def receptive_field(self) -> tuple[int, int]:
+        """``(size, stride)``: step ``t`` sees input columns ``[t·stride, t·stride + size)``."""
+        size, stride = 1, 1
+        for _ in range(self.n_layers):
+            size += (self.kernel - 1) * stride
+            size += (self.pool - 1) * stride
+            stride *= self.pool
+        return size, stride
+
+
+def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """bool (batch, steps): True at valid steps ``t < lengths[i]``."""
+    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class PackedBiLSTM(nn.Module):
+    """Bidirectional LSTM over padded (batch, steps, features) with per-row lengths.
+
+    Rows are packed so that the backward direction starts at each row's last valid step;
+    outputs past a row's length are zero. Output float32 (batch, steps, 2·units).
+    """
+
+    def __init__(self, in_features: int, units: int = 32) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(in_features, units, batch_first=True, bidirectional=True)
+        self.out_features = 2 * units
+
+    def forward(self, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        steps = h.shape[1]
+        if bool((lengths == steps).all()):
+            # Nothing to pack (fixed mode, or a batch of equal lengths).
+            return self.lstm(h)[0]
+        packed = pack_padded_sequence(h, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        return pad_packed_sequence(out, batch_first=True, total_length=steps)[0]
+
+
+class MaskedAttention(nn.Module):
+    """Attention pooling (paper eq. 4–6) restricted to valid steps.
+
+    ``s_t = tanh(w·h_t + b)``, ``α = softmax(s)`` over ``t < length``, ``c = Σ_t α_t h_t``.
+    Input float32 (batch, steps, features) and int64 (batch,) lengths ≥ 1; returns
+    ``(c (batch, features), α (batch, steps))`` with α = 0 past each row's length.
+    """
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(features, 1)
+
+    def forward(self, h: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s = torch.tanh(self.score(h).squeeze(-1))
+        s = s.masked_fill(~step_mask(lengths, h.shape[1]), float("-inf"))
+        alpha = torch.softmax(s, dim=1)
+        return torch.bmm(alpha.unsqueeze(1), h).squeeze(1), alpha
+
+
+def masked_mean(h: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean over valid steps: the `noattention` ablation's pooling (uniform weights).
+
+    Returns ``(mean (batch, features), weights (batch, steps))`` like :class:`MaskedAttention`.
+    """
+    mask = step_mask(lengths, h.shape[1]).to(h.dtype)
+    weights = mask / lengths.to(h.dtype)[:, None]
+    return torch.bmm(weights.unsqueeze(1), h).squeeze(1), weights

@@ -1,0 +1,84 @@
+"""Architectures by name, built from a JSON-able config (the one stored in checkpoints).
+
+A config is a flat dict::
+
+    {"arch": "rnatracker", "encoding": "seq", "mode": "full", "max_len": null,
+     "n_fractions": 4, "length_feature": false,
+     "filters": 32, "kernel": 10, "pool": 3, "conv_layers": 2, "dropout": 0.2,
+     "lstm_units": 32}                         # CNN architectures
+    {"arch": "kmer-dnn", ..., "hidden_layers": 2, "dropout": 0.2, "k_max": 5}   # k-mer baselines
+
+Defaults are the paper's (docs/model.md). ``mode``/``max_len`` describe how inputs are
+padded (see :mod:`rnatracker_cli.encoding`); ``max_len`` is 4,000 in mode ``fixed`` and
+None (every nucleotide) in mode ``full`` unless given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from rnatracker_cli.encoding import MODES, get_encoding
+from rnatracker_cli.errors import RNATrackerError
+from rnatracker_cli.model.kmer import K_MAX, KmerNet
+from rnatracker_cli.model.rnatracker import VARIANTS, RNATrackerNet
+
+FIXED_MAX_LEN = 4000
+
+_CNN_DEFAULTS: dict[str, Any] = {
+    "filters": 32, "kernel": 10, "pool": 3, "conv_layers": 2, "dropout": 0.2, "lstm_units": 32,
+}
+_KMER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "kmer-dnn": {"hidden_layers": 2, "dropout": 0.2, "k_max": K_MAX},
+    "kmer-nn": {"hidden_layers": 0, "dropout": 0.0, "k_max": K_MAX},
+}
+ARCHITECTURES: tuple[str, ...] = (*VARIANTS, *_KMER_DEFAULTS)
+
+
+def default_config(arch: str, n_fractions: int, *, encoding: str = "seq", mode: str = "full",
+                   max_len: int | None = None, length_feature: bool = False, **overrides: Any) -> dict:
+    """A complete config for ``arch`` with the paper's defaults, ``overrides`` applied."""
+    if arch not in ARCHITECTURES:
+        raise RNATrackerError(f"unknown architecture {arch!r} (expected one of {', '.join(ARCHITECTURES)})")
+    if mode not in MODES:
+        raise RNATrackerError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})")
+    get_encoding(encoding)
+    if arch in _KMER_DEFAULTS and encoding != "seq":
+        raise RNATrackerError(f"{arch} counts k-mers of the sequence: use --encoding seq")
+    if mode == "fixed" and max_len is None:
+        max_len = FIXED_MAX_LEN
+    if max_len is not None and max_len < 1:
+        raise RNATrackerError("--max-len must be positive")
+    config: dict[str, Any] = {
+        "arch": arch, "encoding": encoding, "mode": mode, "max_len": max_len,
+        "n_fractions": int(n_fractions), "length_feature": bool(length_feature),
+    }
+    config.update(_KMER_DEFAULTS[arch] if arch in _KMER_DEFAULTS else _CNN_DEFAULTS)
+    unknown = set(overrides) - set(config)
+    if unknown:
+        raise RNATrackerError(f"unknown option(s) for {arch}: {', '.join(sorted(unknown))}")
+    config.update(overrides)
+    return config
+
+
+def build_model(config: dict) -> nn.Module:
+    """Build an untrained model from a config (see the module docstring)."""
+    try:
+        arch = config["arch"]
+        encoding = get_encoding(config.get("encoding", "seq"))
+        if arch in VARIANTS:
+            model = RNATrackerNet(
+                arch, encoding.branches, config["n_fractions"], filters=config["filters"],
+                kernel=config["kernel"], pool=config["pool"], conv_layers=config["conv_layers"],
+                dropout=config["dropout"], lstm_units=config["lstm_units"],
+                length_feature=config.get("length_feature", False),
+            )
+        elif arch in _KMER_DEFAULTS:
+            # log length is always one of the k-mer models' features: length_feature is moot.
+            model = KmerNet(config["n_fractions"], config["hidden_layers"], config["dropout"], config["k_max"])
+        else:
+            raise RNATrackerError(f"unknown architecture {arch!r} (expected one of {', '.join(ARCHITECTURES)})")
+    except (KeyError, TypeError) as exc:
+        raise RNATrackerError(f"incomplete or invalid model config ({exc!r})") from None
+    return model

@@ -1,0 +1,110 @@
+"""The RNATracker network and its two ablations.
+
+``rnatracker``: per encoding branch, 2 × (Conv1d 32×10 → ReLU → MaxPool 3/3 → Dropout 0.2);
+branches concatenated on channels → BiLSTM (32 units per direction) → masked attention →
+Dense + softmax over the fractions (Yan et al. 2019).
+``nolstm``: attention directly over the conv outputs.
+``noattention``: mean over the (valid) LSTM outputs instead of attention.
+
+Option ``length_feature``: the standardised log transcript length is appended to the pooled
+context vector before the dense layer (attention pooling is a weighted mean and cannot see
+length). Its mean/std are buffers set from the training split by :meth:`fit_normalization`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from rnatracker_cli.model.layers import ConvStack, MaskedAttention, PackedBiLSTM, masked_mean
+
+VARIANTS = ("rnatracker", "nolstm", "noattention")
+
+
+class LengthFeature(nn.Module):
+    """log(length) standardised with training-split statistics (buffers, saved in the checkpoint)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("std", torch.ones(()))
+
+    def forward(self, nt_lengths: torch.Tensor) -> torch.Tensor:
+        """int64 (batch,) → float32 (batch, 1)."""
+        return ((torch.log(nt_lengths.float().clamp(min=1)) - self.mean) / self.std)[:, None]
+
+    def fit(self, nt_lengths: torch.Tensor) -> None:
+        logs = torch.log(nt_lengths.double().clamp(min=1))
+        self.mean.fill_(float(logs.mean()))
+        self.std.fill_(float(logs.std()) if len(logs) > 1 and float(logs.std()) > 0 else 1.0)
+
+
+class RNATrackerNet(nn.Module):
+    """CNN (+ BiLSTM) + attention/mean pooling → log-probabilities over fractions.
+
+    branches: input channels per conv branch (e.g. (4,) for ``seq``, (4, 6) for ``seq+struct``).
+    Forward input: x float32 (batch, sum(branches), width), lengths int64 (batch,) valid
+    columns (≥ :attr:`min_length`), nt_lengths int64 (batch,) transcript lengths (length
+    feature only). Output: float32 (batch, n_fractions) log-probabilities.
+    """
+
+    def __init__(self, variant: str, branches: tuple[int, ...], n_fractions: int, filters: int = 32,
+                 kernel: int = 10, pool: int = 3, conv_layers: int = 2, dropout: float = 0.2,
+                 lstm_units: int = 32, length_feature: bool = False) -> None:
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant}")
+        self.variant = variant
+        self.branches = tuple(branches)
+        self.convs = nn.ModuleList(
+            ConvStack(c, filters, kernel, pool, conv_layers, dropout) for c in self.branches
+        )
+        features = filters * len(self.branches)
+        self.lstm = PackedBiLSTM(features, lstm_units) if variant != "nolstm" else None
+        if self.lstm is not None:
+            features = self.lstm.out_features
+        self.attention = MaskedAttention(features) if variant != "noattention" else None
+        self.has_attention = self.attention is not None
+        self.length = LengthFeature() if length_feature else None
+        self.dense = nn.Linear(features + (1 if length_feature else 0), n_fractions)
+
+    @property
+    def min_length(self) -> int:
+        return self.convs[0].min_length()
+
+    def receptive_field(self) -> tuple[int, int]:
+        """``(size, stride)`` of one pooled step in input columns (for attention maps)."""
+        return self.convs[0].receptive_field()
+
+    @property
+    def needs_normalization(self) -> bool:
+        return self.length is not None
+
+    @torch.no_grad()
+    def fit_normalization(self, nt_lengths: torch.Tensor, batches: Iterable | None = None) -> None:
+        """Set the length feature's statistics from the training split's transcript lengths."""
+        if self.length is not None:
+            self.length.fit(nt_lengths)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, nt_lengths: torch.Tensor | None = None,
+                return_attention: bool = False):
+        """Log-probabilities (batch, F); with ``return_attention`` also
+        ``(weights (batch, steps), step_lengths (batch,))`` (uniform weights for `noattention`)."""
+        splits = torch.split(x, list(self.branches), dim=1) if len(self.branches) > 1 else (x,)
+        h = torch.cat([conv(part) for conv, part in zip(self.convs, splits)], dim=1)
+        steps = self.convs[0].output_lengths(lengths)
+        h = h.transpose(1, 2)  # (batch, steps, features)
+        if self.lstm is not None:
+            h = self.lstm(h, steps)
+        if self.attention is not None:
+            context, weights = self.attention(h, steps)
+        else:
+            context, weights = masked_mean(h, steps)
+        if self.length is not None:
+            if nt_lengths is None:
+                raise ValueError("this model uses the length feature: pass nt_lengths")
+            context = torch.cat([context, self.length(nt_lengths).to(context.dtype)], dim=1)
+        out = torch.log_softmax(self.dense(context).float(), dim=1)
+        return (out, weights, steps) if return_attention else out
