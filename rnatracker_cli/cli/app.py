@@ -36,9 +36,9 @@ def _root(
 
 def _register() -> None:
     # Command modules are imported here (not at package import) to keep `--help` fast.
-    from rnatracker_cli.cli import prepare, simulate
+    from rnatracker_cli.cli import fold, prepare, simulate
 
-    for module in (simulate, prepare):
+    for module in (simulate, prepare, fold):
         module.register(app)
 
 

@@ -237,6 +237,12 @@ class Cache:
         f = self._h5()
         return f["structure_done"][:] if "structure_done" in f else None
 
+    @property
+    def structure_params(self) -> dict | None:
+        """Fold settings stored with ``/structure`` (None when the cache was never folded)."""
+        f = self._h5()
+        return json.loads(f["structure"].attrs.get("params", "{}")) if "structure" in f else None
+
     def structure(self, index: int) -> np.ndarray:
         """uint8 element codes F T I H M S = 0..5 of record ``index``."""
         f = self._h5()

@@ -1,0 +1,1 @@
+"""Evaluation: cross-validation folds, metrics, paired model comparisons and plots."""

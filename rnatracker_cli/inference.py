@@ -1,0 +1,181 @@
+"""Batched prediction with length bucketing under a nucleotide budget.
+
+:class:`Predictor` wraps a model and its config: it pads transcripts the way the model was
+trained (mode ``fixed`` or ``full``, see :mod:`rnatracker_cli.encoding`), groups similar
+lengths so that a batch holds at most ``batch_nt`` padded nucleotides, and returns results in
+input order. :meth:`Predictor.stream` does this over an iterator of records in bounded chunks
+(constant memory on any FASTA size). Attention weights can be mapped back to nucleotides
+(:func:`attention_track`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnatracker_cli.encoding import PaddedBatch, get_encoding, make_batch, plan_batches
+from rnatracker_cli.errors import RNATrackerError
+from rnatracker_cli.utils.device import bf16_supported
+
+#: Default nucleotide budget per prediction batch (rows × padded width).
+DEFAULT_PREDICT_NT = 1_000_000
+#: Records read ahead per chunk when streaming (bounded by nucleotides and by count).
+STREAM_CHUNK_NT = 8_000_000
+STREAM_CHUNK_RECORDS = 8192
+
+
+@dataclass
+class AttentionTrack:
+    """Per-nucleotide attention of one transcript, as bedGraph intervals.
+
+    starts/ends: int64 (k,) 0-based half-open transcript coordinates (sorted, disjoint);
+    values: float64 (k,) weight per nucleotide (each step's weight spread evenly over the
+    nucleotides of its receptive field, summed over the steps covering a nucleotide).
+    Nucleotides no step covers (cut by 5' truncation, or a 3' tail shorter than a stride)
+    are absent.
+    """
+
+    starts: np.ndarray
+    ends: np.ndarray
+    values: np.ndarray
+
+
+def attention_track(weights: np.ndarray, start: int, nt_length: int, size: int, stride: int) -> AttentionTrack:
+    """Map step weights (steps,) of one row to nucleotide intervals.
+
+    Step ``t`` covers input columns ``[t·stride, t·stride + size)``; column ``p`` is
+    nucleotide ``p + start`` (``start`` from :class:`PaddedBatch`); intervals are clipped to
+    ``[0, nt_length)``. Vectorised with difference arrays.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    t = np.arange(len(w), dtype=np.int64)
+    lo = np.clip(t * stride + start, 0, nt_length)
+    hi = np.clip(t * stride + size + start, 0, nt_length)
+    keep = hi > lo
+    lo, hi, w = lo[keep], hi[keep], w[keep]
+    density = np.zeros(nt_length + 1)
+    cover = np.zeros(nt_length + 1, dtype=np.int64)
+    np.add.at(density, lo, w / size)
+    np.add.at(density, hi, -w / size)
+    np.add.at(cover, lo, 1)
+    np.add.at(cover, hi, -1)
+    density, cover = np.cumsum(density), np.cumsum(cover)
+    bounds = np.unique(np.concatenate([lo, hi]))
+    starts, ends = bounds[:-1], bounds[1:]
+    covered = cover[starts] > 0
+    return AttentionTrack(starts[covered], ends[covered], np.maximum(density[starts[covered]], 0.0))
+
+
+class Predictor:
+    """Run a trained model on code arrays.
+
+    model: an rnatracker model (eval mode is set here); config: its JSON-able config;
+    device: where to run; batch_nt: padded nucleotides per batch; bf16: bfloat16 autocast
+    (CUDA only; refused elsewhere).
+    """
+
+    def __init__(self, model: nn.Module, config: dict, device: torch.device | str = "cpu",
+                 batch_nt: int = DEFAULT_PREDICT_NT, batch_size: int = 1024, bf16: bool = False) -> None:
+        self.model = model
+        self.config = config
+        self.device = torch.device(device)
+        self.encoding = get_encoding(config.get("encoding", "seq"))
+        self.mode = config["mode"]
+        self.max_len = config.get("max_len")
+        self.batch_nt = int(batch_nt)
+        self.batch_size = int(batch_size)
+        if bf16 and not bf16_supported(self.device):
+            raise RNATrackerError("--bf16 needs a CUDA device with bfloat16 support")
+        self.bf16 = bf16
+
+    @property
+    def has_attention(self) -> bool:
+        return bool(getattr(self.model, "has_attention", False))
+
+    def _autocast(self):
+        if self.bf16:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def forward_batch(self, batch: PaddedBatch, attention: bool = False):
+        """Model output for one padded batch: probabilities float32 (rows, F)
+        [and ``(weights (rows, steps), step_lengths (rows,))`` as NumPy when ``attention``]."""
+        x = self.encoding.tensors(batch, self.device)
+        lengths = torch.from_numpy(batch.lengths).to(self.device)
+        nt = torch.from_numpy(batch.nt_lengths).to(self.device)
+        with self._autocast():
+            out = self.model(x, lengths, nt, return_attention=attention)
+        if attention:
+            log_q, weights, steps = out
+            return torch.exp(log_q).float().cpu().numpy(), (weights.float().cpu().numpy(), steps.cpu().numpy())
+        return torch.exp(out).float().cpu().numpy()
+
+    @torch.no_grad()
+    def predict(self, sequences: Sequence[np.ndarray], structures: Sequence[np.ndarray] | None = None,
+                nt_lengths: Sequence[int] | None = None, attention: bool = False):
+        """Probabilities float32 (n, F) in input order [and a list of :class:`AttentionTrack`].
+
+        nt_lengths: true transcript lengths when ``sequences`` were truncated upstream (the
+        length feature uses them); default the sequence lengths.
+        """
+        if attention and not self.has_attention:
+            raise RNATrackerError(f"a {self.config['arch']} model has no attention weights")
+        if self.encoding.needs_structure and structures is None:
+            raise RNATrackerError(
+                f"this model reads structure ({self.encoding.name}): its inputs need folding first"
+            )
+        was_training = self.model.training
+        self.model.eval()
+        n = len(sequences)
+        probs = np.zeros((n, self.config["n_fractions"]), dtype=np.float32)
+        tracks: list[AttentionTrack | None] = [None] * n
+        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=n)
+        size, stride = self.model.receptive_field() if attention else (1, 1)
+        try:
+            for idx in plan_batches(lengths, self.mode, batch_size=self.batch_size, batch_nt=self.batch_nt,
+                                    max_len=self.max_len, min_len=self.model.min_length):
+                batch = make_batch([sequences[i] for i in idx], self.mode, self.max_len, self.model.min_length,
+                                   None if structures is None else [structures[i] for i in idx])
+                if nt_lengths is not None:
+                    batch.nt_lengths = np.asarray([nt_lengths[i] for i in idx], dtype=np.int64)
+                    batch.starts = batch.starts + (batch.nt_lengths - lengths[idx])
+                if attention:
+                    p, (weights, steps) = self.forward_batch(batch, attention=True)
+                    for row, i in enumerate(idx):
+                        tracks[i] = attention_track(weights[row, : steps[row]], int(batch.starts[row]),
+                                                    int(batch.nt_lengths[row]), size, stride)
+                else:
+                    p = self.forward_batch(batch)
+                probs[idx] = p
+        finally:
+            self.model.train(was_training)
+        return (probs, tracks) if attention else probs
+
+    def stream(self, records: Iterable, attention: bool = False,
+               chunk_nt: int = STREAM_CHUNK_NT, chunk_records: int = STREAM_CHUNK_RECORDS) -> Iterator[tuple]:
+        """Yield ``(record, probs (F,), track or None)`` in input order for records with ``.codes``.
+
+        Records are read in chunks of at most ``chunk_records`` records / ``chunk_nt``
+        nucleotides (one record may exceed it), so memory does not grow with the input.
+        """
+        chunk: list = []
+        held = 0
+        for record in records:
+            chunk.append(record)
+            held += len(record.codes)
+            if len(chunk) >= chunk_records or held >= chunk_nt:
+                yield from self._run_chunk(chunk, attention)
+                chunk, held = [], 0
+        if chunk:
+            yield from self._run_chunk(chunk, attention)
+
+    def _run_chunk(self, chunk: list, attention: bool) -> Iterator[tuple]:
+        out = self.predict([r.codes for r in chunk], attention=attention)
+        probs, tracks = out if attention else (out, [None] * len(chunk))
+        for record, p, track in zip(chunk, probs, tracks):
+            yield record, p, track

@@ -1,0 +1,1 @@
+"""Training: data split, fit loop with early stopping, metrics, checkpoints, run directories."""

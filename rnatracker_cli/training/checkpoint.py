@@ -1,0 +1,112 @@
+"""Checkpoints (``model.pt``): weights + JSON-able config, loadable with ``weights_only=True``.
+
+Layout (a plain dict, no pickled code)::
+
+    format            "rnatracker-model"
+    format_version    1
+    rnatracker_version
+    config            model config (see rnatracker_cli.model.registry), JSON-able
+    fractions         [str, …] in output order
+    state_dict        {name: tensor}
+    training          {"data_sha256", "cache", "seed", "epochs", "best_epoch", "metrics", …}
+
+A model argument may name the file or the run directory that holds it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rnatracker_cli import __version__
+from rnatracker_cli.errors import InputError, RNATrackerError
+from rnatracker_cli.io.atomic import atomic_path
+from rnatracker_cli.model.registry import build_model
+
+FORMAT = "rnatracker-model"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.pt"
+_KEYS = ("format", "format_version", "rnatracker_version", "config", "fractions", "state_dict", "training")
+
+
+@dataclass
+class LoadedModel:
+    """A model rebuilt from a checkpoint (in eval mode, on ``device``)."""
+
+    model: nn.Module
+    config: dict
+    fractions: list[str]
+    training: dict
+    path: Path
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict, fractions: list[str],
+                    training: dict, force: bool = False) -> Path:
+    """Write ``model.pt`` atomically (tensors moved to CPU)."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "rnatracker_version": __version__,
+        "config": dict(config),
+        "fractions": list(fractions),
+        "state_dict": state,
+        "training": dict(training),
+    }
+    with atomic_path(path, force) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def resolve_model_path(path: str | os.PathLike) -> Path:
+    """``model.pt`` itself, or ``DIR/model.pt`` for a run directory."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / MODEL_FILE
+        if not p.is_file():
+            raise InputError(f"{path} is a directory without {MODEL_FILE} (not a run directory?)")
+    elif not p.exists():
+        raise InputError(f"{p}: model file not found")
+    return p
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """Load and validate a checkpoint dict (on CPU); clear errors for anything else."""
+    p = resolve_model_path(path)
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{p} is not an rnatracker model checkpoint ({first[:120]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InputError(f"{p} is not an rnatracker model checkpoint (no '{FORMAT}' format tag)")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise InputError(
+            f"{p} has checkpoint format version {version}; this rnatracker ({__version__}) reads "
+            f"version {FORMAT_VERSION}: retrain the model or use the rnatracker version that wrote it "
+            f"({payload.get('rnatracker_version', 'unknown')})"
+        )
+    missing = [k for k in _KEYS if k not in payload]
+    if missing:
+        raise InputError(f"{p} is a damaged rnatracker checkpoint (missing {', '.join(missing)})")
+    return payload
+
+
+def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedModel:
+    """Rebuild the model stored in a checkpoint, weights loaded, in eval mode on ``device``."""
+    p = resolve_model_path(path)
+    payload = read_checkpoint(p)
+    model = build_model(payload["config"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise RNATrackerError(f"{p}: weights do not fit the stored config ({str(exc).splitlines()[0]})") from None
+    model.to(device).eval()
+    return LoadedModel(model, payload["config"], list(payload["fractions"]), payload["training"], p)

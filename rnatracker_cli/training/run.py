@@ -1,0 +1,171 @@
+"""`train`: fit one model on a cache and write its run directory.
+
+Run directory (DESIGN.md)::
+
+    config.json   model config + training options + data provenance
+    log.tsv       one row per epoch (columns: :func:`log_columns`)
+    model.pt      checkpoint of the best epoch (rnatracker_cli.training.checkpoint)
+    loss.png      train/validation loss per epoch, best epoch marked
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnatracker_cli import __version__
+from rnatracker_cli.encoding import get_encoding
+from rnatracker_cli.errors import OutputExistsError, RNATrackerError
+from rnatracker_cli.io.atomic import atomic_path
+from rnatracker_cli.io.cache import Cache
+from rnatracker_cli.model import build_model, default_config
+from rnatracker_cli.training.checkpoint import MODEL_FILE, save_checkpoint
+from rnatracker_cli.training.data import load_training_set, split_validation
+from rnatracker_cli.training.loop import EpochRecord, FitOptions, FitResult, fit
+from rnatracker_cli.utils.device import resolve_device
+from rnatracker_cli.utils.seed import seed_everything
+
+RUN_FILES = ("config.json", "log.tsv", MODEL_FILE, "loss.png")
+
+
+@dataclass
+class ModelOptions:
+    """What to build: architecture, input encoding and mode (see docs/model.md)."""
+
+    arch: str = "rnatracker"
+    encoding: str = "seq"
+    mode: str = "full"
+    max_len: int | None = None
+    length_feature: bool = False
+
+
+@dataclass
+class TrainSummary:
+    out: Path
+    config: dict
+    fractions: list[str]
+    n_train: int
+    n_val: int
+    result: FitResult
+    device: str
+
+
+def log_columns(fractions: list[str]) -> list[str]:
+    """Header of ``log.tsv``."""
+    return (["epoch", "train_loss", "val_loss"] + [f"val_pearson_{f}" for f in fractions]
+            + ["val_pearson_mean", "seconds"])
+
+
+def _fmt(value: float, digits: int) -> str:
+    return "NA" if not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def format_log(history: list[EpochRecord], fractions: list[str]) -> str:
+    lines = ["\t".join(log_columns(fractions))]
+    for r in history:
+        mean_r = float(np.mean(r.val_pearson)) if np.isfinite(r.val_pearson).all() else float("nan")
+        cells = [str(r.epoch), _fmt(r.train_loss, 6), _fmt(r.val_loss, 6)]
+        cells += [_fmt(float(v), 4) for v in r.val_pearson] + [_fmt(mean_r, 4), f"{r.seconds:.2f}"]
+        lines.append("\t".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def plot_loss(path: Path, history: list[EpochRecord], best_epoch: int) -> None:
+    """Train/validation loss per epoch as PNG (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r.epoch for r in history]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.plot(epochs, [r.train_loss for r in history], label="train", marker="o", ms=3)
+    val = [r.val_loss for r in history]
+    if any(math.isfinite(v) for v in val):
+        ax.plot(epochs, val, label="validation", marker="o", ms=3)
+    ax.axvline(best_epoch, color="grey", ls="--", lw=1, label=f"best epoch ({best_epoch})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("KL(target ‖ prediction)")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path, force=True) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path, force=True) as tmp:
+        tmp.write_text(text)
+
+
+def prepare_run_dir(out: str | os.PathLike, force: bool) -> Path:
+    """Create ``out`` or accept an existing one; refuse to overwrite run outputs without force."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} exists and is not a directory")
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if present and not force:
+        raise OutputExistsError(f"{out} already holds a run ({', '.join(present)}); use --force to overwrite it")
+    if not out.parent.is_dir():
+        raise RNATrackerError(f"output folder {out.parent} does not exist")
+    out.mkdir(exist_ok=True)
+    for name in present:  # --force: never leave a mix of two runs behind
+        (out / name).unlink()
+    return out
+
+
+def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_options: ModelOptions,
+              fit_options: FitOptions, val_fraction: float = 0.1, device: str = "auto", force: bool = False,
+              on_epoch: Callable[[EpochRecord, bool], None] | None = None,
+              on_batch: Callable[[int, int], None] | None = None) -> TrainSummary:
+    """Train one model on ``cache_path`` and write the run directory ``out``."""
+    fit_options.check()
+    dev = resolve_device(device)
+    with Cache(cache_path) as cache:
+        config = default_config(model_options.arch, len(cache.fractions), encoding=model_options.encoding,
+                                mode=model_options.mode, max_len=model_options.max_len,
+                                length_feature=model_options.length_feature)
+        encoding = get_encoding(config["encoding"])
+        if len(cache) < 2:
+            raise RNATrackerError(f"{cache.path} holds {len(cache)} transcript(s); training needs at least 2")
+        out_dir = prepare_run_dir(out, force)
+        data = load_training_set(cache, encoding)
+        train_idx, val_idx = split_validation(len(cache), val_fraction, fit_options.seed, cache.genes)
+        fractions = list(cache.fractions)
+        provenance = {"cache": str(Path(cache_path).resolve()), "data_sha256": cache.content_sha256}
+    train, val = data.subset(train_idx), (data.subset(val_idx) if len(val_idx) else None)
+    seed_everything(fit_options.seed)
+    model = build_model(config)
+    options = asdict(fit_options)
+    run_config = {
+        "rnatracker_version": __version__, "model": config, "fractions": fractions,
+        "training": {**options, "val_fraction": val_fraction, "device": str(dev), **provenance,
+                     "n_train": len(train), "n_val": 0 if val is None else len(val)},
+    }
+    _write_text(out_dir / "config.json", json.dumps(run_config, indent=2) + "\n")
+    history: list[EpochRecord] = []
+
+    def epoch_done(record: EpochRecord, is_best: bool) -> None:
+        history.append(record)
+        _write_text(out_dir / "log.tsv", format_log(history, fractions))
+        if on_epoch is not None:
+            on_epoch(record, is_best)
+
+    result = fit(model, config, train, val, fit_options, dev, on_epoch=epoch_done, on_batch=on_batch)
+    run_config["training"]["lr"] = result.lr
+    _write_text(out_dir / "config.json", json.dumps(run_config, indent=2) + "\n")
+    best = result.best
+    metrics = {"train_loss": best.train_loss, "val_loss": best.val_loss,
+               "val_pearson": {f: float(v) for f, v in zip(fractions, best.val_pearson)}}
+    training = {**provenance, "seed": fit_options.seed, "epochs": len(result.history), "best_epoch": result.best_epoch,
+                "stopped_early": result.stopped_early, "lr": result.lr, "val_fraction": val_fraction,
+                "n_train": len(train), "n_val": 0 if val is None else len(val), "metrics": metrics}
+    save_checkpoint(out_dir / MODEL_FILE, model, config, fractions, training, force=True)
+    plot_loss(out_dir / "loss.png", result.history, result.best_epoch)
+    return TrainSummary(out_dir, config, fractions, len(train), 0 if val is None else len(val), result, str(dev))
