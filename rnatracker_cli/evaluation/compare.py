@@ -68,7 +68,8 @@ def paired_bootstrap_pearson(
     """Bootstrap (resampling transcripts, paired) of r(a) − r(b) for one fraction.
 
     Returns ``diff`` (observed), ``ci_low``/``ci_high`` (95 % percentile interval) and ``p``
-    (two-sided: twice the smaller share of resampled differences on either side of 0).
+    (two-sided: twice the smaller share of resampled differences on either side of 0, counted
+    as ``(k + 1) / (B + 1)`` so that it is never reported as exactly 0).
     """
     truth, pred_a, pred_b = (np.asarray(v, dtype=np.float64) for v in (truth, pred_a, pred_b))
     rng = np.random.default_rng(seed)
@@ -83,6 +84,7 @@ def paired_bootstrap_pearson(
     observed = pearson(pred_a, truth) - pearson(pred_b, truth)
     if d.size == 0:
         return {"diff": observed, "ci_low": float("nan"), "ci_high": float("nan"), "p": float("nan")}
-    p = min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))
+    k = min(int((d <= 0).sum()), int((d >= 0).sum()))
+    p = min(1.0, 2 * (k + 1) / (d.size + 1))
     lo, hi = np.percentile(d, [2.5, 97.5])
     return {"diff": float(observed), "ci_low": float(lo), "ci_high": float(hi), "p": float(p)}

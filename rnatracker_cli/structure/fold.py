@@ -43,7 +43,7 @@ from rnatracker_cli.structure.shards import ShardPart, find_parts, part_path
 #: Results are written (and flushed) at least every this many records, nucleotides, seconds.
 BATCH_RECORDS = 64
 BATCH_NT = 2_000_000
-BATCH_SECONDS = 30.0
+BATCH_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
