@@ -11,6 +11,7 @@ input order. :meth:`Predictor.stream` does this over an iterator of records in b
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +21,10 @@ from torch import nn
 
 from rnatracker_cli.encoding import PaddedBatch, get_encoding, make_batch, plan_batches
 from rnatracker_cli.errors import RNATrackerError
-from rnatracker_cli.utils.device import bf16_supported
+from rnatracker_cli.io.atomic import check_output, open_output
+from rnatracker_cli.io.fasta import read_fasta
+from rnatracker_cli.training.checkpoint import load_model
+from rnatracker_cli.utils.device import bf16_supported, resolve_device
 
 #: Default nucleotide budget per prediction batch (rows × padded width).
 DEFAULT_PREDICT_NT = 1_000_000
@@ -179,3 +183,76 @@ class Predictor:
         probs, tracks = out if attention else (out, [None] * len(chunk))
         for record, p, track in zip(chunk, probs, tracks):
             yield record, p, track
+
+
+# -- files ------------------------------------------------------------------------------------
+
+def predict_columns(fractions: Sequence[str]) -> list[str]:
+    """Header of the predict TSV: ``id length <fractions…> predominant``."""
+    return ["id", "length", *fractions, "predominant"]
+
+
+def format_prediction(record_id: str, length: int, probs: np.ndarray, fractions: Sequence[str]) -> str:
+    """One predict TSV line (4 decimals, fractions in model order, trailing newline)."""
+    values = "\t".join(f"{v:.4f}" for v in probs)
+    return f"{record_id}\t{length}\t{values}\t{fractions[int(np.argmax(probs))]}\n"
+
+
+def format_bedgraph(record_id: str, track: AttentionTrack) -> str:
+    """bedGraph lines ``id start end value`` (0-based half-open, value %.6g) of one transcript."""
+    if not len(track.starts):
+        return ""
+    return "".join(
+        f"{record_id}\t{s}\t{e}\t{v:.6g}\n" for s, e, v in zip(track.starts.tolist(), track.ends.tolist(), track.values.tolist())
+    )
+
+
+@dataclass
+class PredictSummary:
+    transcripts: int
+    nucleotides: int
+    seconds: float
+    device: str
+    model: str
+
+
+def predict_fasta(model_path: str, fasta: str, out: str = "-", attention: str | None = None,
+                  device: str = "auto", batch_nt: int = DEFAULT_PREDICT_NT, bf16: bool = False,
+                  force: bool = False) -> PredictSummary:
+    """`predict`: stream ``fasta`` through the model at ``model_path``; write TSV (+ bedGraph).
+
+    Both outputs are checked before any input is read and written atomically (a failure
+    leaves no partial file; ``-`` streams the TSV to stdout).
+    """
+    if batch_nt < 1:
+        raise RNATrackerError("--batch-nt must be positive")
+    if attention is not None and str(attention) == "-":
+        raise RNATrackerError("--attention needs a file name (stdout carries the predictions)")
+    if attention is not None and str(attention) == str(out):
+        raise RNATrackerError("--attention and --out must be different files")
+    check_output(out, force)
+    if attention is not None:
+        check_output(attention, force)
+    dev = resolve_device(device)
+    loaded = load_model(model_path, dev)
+    predictor = Predictor(loaded.model, loaded.config, dev, batch_nt=batch_nt, bf16=bf16)
+    if attention is not None and not predictor.has_attention:
+        raise RNATrackerError(f"--attention: a {loaded.config['arch']} model has no attention weights")
+    if predictor.encoding.needs_structure:
+        raise RNATrackerError(
+            f"{loaded.path} reads secondary structure (encoding {predictor.encoding.name}); "
+            "predict supports sequence-only models (encoding seq)"
+        )
+    started = time.perf_counter()
+    n, nt = 0, 0
+    with contextlib.ExitStack() as stack:
+        table = stack.enter_context(open_output(out, force))
+        track_out = stack.enter_context(open_output(attention, force)) if attention is not None else None
+        table.write("\t".join(predict_columns(loaded.fractions)) + "\n")
+        for record, probs, track in predictor.stream(read_fasta(fasta), attention=attention is not None):
+            table.write(format_prediction(record.id, len(record.codes), probs, loaded.fractions))
+            if track_out is not None:
+                track_out.write(format_bedgraph(record.id, track))
+            n += 1
+            nt += len(record.codes)
+    return PredictSummary(n, nt, time.perf_counter() - started, str(dev), str(loaded.path))

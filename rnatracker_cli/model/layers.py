@@ -2,8 +2,9 @@
 
 Convolutions are unpadded ("valid"), so a valid output position only ever sees valid input
 positions; the length after a layer is therefore a closed-form function of the length before
-it (:meth:`ConvStack.output_lengths`). The LSTM runs on packed sequences and the pooling
-layers (attention, mean) mask steps past each sequence's length: a sequence's result does not
+it (:meth:`ConvStack.output_lengths`). The LSTM sees each sequence's valid steps only (its
+backward direction runs on the valid steps reversed in place) and the pooling layers
+(attention, mean) mask steps past each sequence's length: a sequence's result does not
 depend on what it is batched with.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 class ConvStack(nn.Module):
@@ -64,26 +64,43 @@ def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
 
 
-class PackedBiLSTM(nn.Module):
+def reverse_valid(h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each row's first ``lengths[i]`` steps in place of order; padding stays at the end.
+
+    h: (batch, steps, features). Applying it twice gives ``h`` back.
+    """
+    steps = h.shape[1]
+    t = torch.arange(steps, device=h.device)[None, :]
+    index = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
+    return torch.gather(h, 1, index[:, :, None].expand(-1, -1, h.shape[2]))
+
+
+class MaskedBiLSTM(nn.Module):
     """Bidirectional LSTM over padded (batch, steps, features) with per-row lengths.
 
-    Rows are packed so that the backward direction starts at each row's last valid step;
-    outputs past a row's length are zero. Output float32 (batch, steps, 2·units).
+    Padding sits after each row's valid steps, so the forward LSTM never sees it before a
+    valid step; the backward LSTM runs forward over each row's valid steps reversed in place
+    (:func:`reverse_valid`), so it too starts at the row's own last step. This is exact like
+    packing, but keeps the fast fused kernels (a packed LSTM is ~10× slower on CPU).
+    Output float32 (batch, steps, 2·units), zero past each row's length.
     """
 
     def __init__(self, in_features: int, units: int = 32) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(in_features, units, batch_first=True, bidirectional=True)
+        self.forward_lstm = nn.LSTM(in_features, units, batch_first=True)
+        self.backward_lstm = nn.LSTM(in_features, units, batch_first=True)
         self.out_features = 2 * units
 
     def forward(self, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         steps = h.shape[1]
+        ahead = self.forward_lstm(h)[0]
         if bool((lengths == steps).all()):
-            # Nothing to pack (fixed mode, or a batch of equal lengths).
-            return self.lstm(h)[0]
-        packed = pack_padded_sequence(h, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        return pad_packed_sequence(out, batch_first=True, total_length=steps)[0]
+            # Fixed mode, or equal lengths: a plain flip is the same reversal.
+            back = self.backward_lstm(h.flip(1))[0].flip(1)
+            return torch.cat([ahead, back], dim=2)
+        back = reverse_valid(self.backward_lstm(reverse_valid(h, lengths))[0], lengths)
+        mask = step_mask(lengths, steps)[:, :, None].to(h.dtype)
+        return torch.cat([ahead, back], dim=2) * mask
 
 
 class MaskedAttention(nn.Module):

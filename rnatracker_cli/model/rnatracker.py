@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from rnatracker_cli.model.layers import ConvStack, MaskedAttention, PackedBiLSTM, masked_mean
+from rnatracker_cli.model.layers import ConvStack, MaskedAttention, MaskedBiLSTM, masked_mean
 
 VARIANTS = ("rnatracker", "nolstm", "noattention")
 
@@ -62,13 +62,36 @@ class RNATrackerNet(nn.Module):
             ConvStack(c, filters, kernel, pool, conv_layers, dropout) for c in self.branches
         )
         features = filters * len(self.branches)
-        self.lstm = PackedBiLSTM(features, lstm_units) if variant != "nolstm" else None
+        self.lstm = MaskedBiLSTM(features, lstm_units) if variant != "nolstm" else None
         if self.lstm is not None:
             features = self.lstm.out_features
         self.attention = MaskedAttention(features) if variant != "noattention" else None
         self.has_attention = self.attention is not None
         self.length = LengthFeature() if length_feature else None
         self.dense = nn.Linear(features + (1 if length_feature else 0), n_fractions)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Keras-style initialisation, as in the original implementation: Glorot-uniform
+        kernels and zero biases; LSTM recurrent kernels orthogonal and the forget-gate bias 1,
+        which lets the LSTM carry a motif's signal over many steps early in training."""
+        for module in self.modules():
+            if isinstance(module, (nn.Conv1d, nn.Linear)):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LSTM):
+                for name, param in module.named_parameters():
+                    if name.startswith("weight_ih"):
+                        for gate in param.chunk(4, dim=0):
+                            nn.init.xavier_uniform_(gate)
+                    elif name.startswith("weight_hh"):
+                        for gate in param.chunk(4, dim=0):
+                            nn.init.orthogonal_(gate)
+                    else:
+                        nn.init.zeros_(param)
+                        if name.startswith("bias_ih"):
+                            units = param.shape[0] // 4
+                            param.data[units : 2 * units] = 1.0  # PyTorch gate order: i, f, g, o
 
     @property
     def min_length(self) -> int:

@@ -129,6 +129,9 @@ def fold_cache(
     progress: called with a :class:`FoldProgress` at the start and after each record.
     Raises :class:`InputError` for bad settings and :class:`CacheError` for a missing or
     foreign cache, or one folded with other settings (without ``force``).
+
+    Workers are started with multiprocessing's "spawn": a script that calls this with
+    ``workers > 1`` must guard its entry point with ``if __name__ == "__main__":``.
     """
     check_params(window, span, cutoff)
     if workers < 1:

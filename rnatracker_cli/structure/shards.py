@@ -105,7 +105,13 @@ class ShardPart:
             )
         self.shard = str(attrs.get("shard", "?"))
         self.indices = self._file["indices"][:].astype(np.int64)
+        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= len(self.lengths)):
+            self.close()
+            raise CacheError(f"fold part file {self.path} is damaged (delete it to fold its records again)")
         self._nt = int(self.lengths[self.indices].sum())
+        if self._file["codes"].shape[0] < self._nt:
+            self.close()
+            raise CacheError(f"fold part file {self.path} is damaged (delete it to fold its records again)")
         if mode == "a" and self._file["codes"].shape[0] != self._nt:
             self._file["codes"].resize((self._nt,))  # drop an interrupted append
 
@@ -130,7 +136,7 @@ class ShardPart:
         ds_codes, ds_idx = self._file["codes"], self._file["indices"]
         ds_codes.resize((self._nt + block.size,))
         ds_codes[self._nt:] = block
-        m = ds_idx.shape[0]
+        m = self.indices.size  # committed records; the dataset may be longer after a crash
         ds_idx.resize((m + idx.size,))
         ds_idx[m:] = idx
         self._file.flush()

@@ -1,0 +1,42 @@
+"""`rnatracker predict`: localization of new transcripts (TSV, optional attention bedGraph)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from rnatracker_cli.cli._common import cli_errors, console
+from rnatracker_cli.cli._options import Debug, Device, Force, Quiet
+
+
+def predict(
+    model: Annotated[str, typer.Argument(help="model.pt, or the run directory holding it.")],
+    fasta: Annotated[str, typer.Argument(help="Transcript FASTA (plain or gzipped; - for stdin).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Predictions TSV (- = stdout).")] = "-",
+    attention: Annotated[
+        Optional[str], typer.Option("--attention", help="Also write attention weights per nucleotide as bedGraph.")
+    ] = None,
+    batch_nt: Annotated[
+        int, typer.Option("--batch-nt", help="Padded nucleotides per prediction batch.")
+    ] = 1_000_000,
+    device: Device = "auto",
+    bf16: Annotated[bool, typer.Option("--bf16", help="bfloat16 autocast (CUDA only).")] = False,
+    force: Force = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Predict the distribution over compartments of each transcript: id, length, fractions, predominant."""
+    from rnatracker_cli.inference import predict_fasta
+
+    con = console(quiet)
+    with cli_errors(debug):
+        s = predict_fasta(model, fasta, out=out, attention=attention, device=device, batch_nt=batch_nt,
+                          bf16=bf16, force=force)
+        rate = s.nucleotides / s.seconds if s.seconds > 0 else float("inf")
+        con.print(f"predicted {s.transcripts} transcripts ({s.nucleotides:,} nt) in {s.seconds:.1f}s "
+                  f"({rate:,.0f} nt/s) on {s.device}" + ("" if out == "-" else f" → {out}"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict)

@@ -1,0 +1,137 @@
+"""Toy models with hand-set weights whose output is known, and the layers' length bookkeeping."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rnatracker_cli.encoding import get_encoding, make_batch
+from rnatracker_cli.errors import RNATrackerError
+from rnatracker_cli.model import ARCHITECTURES, build_model, default_config
+from rnatracker_cli.model.layers import ConvStack, MaskedAttention, MaskedBiLSTM, masked_mean, reverse_valid
+
+
+def sigmoid(v: float) -> float:
+    return 1.0 / (1.0 + math.exp(-v))
+
+
+def test_masked_attention_matches_hand_computation():
+    att = MaskedAttention(2)
+    with torch.no_grad():
+        att.score.weight.copy_(torch.tensor([[0.5, -1.0]]))
+        att.score.bias.fill_(0.1)
+    h = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [2.0, 2.0], [9.0, 9.0]]])
+    c, alpha = att(h, torch.tensor([3]))
+    s = np.tanh(np.array([0.5 * 1 + 0.1, -1.0 + 0.1, 1.0 - 2.0 + 0.1]))
+    expected = np.exp(s) / np.exp(s).sum()
+    np.testing.assert_allclose(alpha[0, :3].detach().numpy(), expected, rtol=1e-6)
+    assert alpha[0, 3].item() == 0.0  # the padded step gets no weight
+    np.testing.assert_allclose(c[0].detach().numpy(), expected @ h[0, :3].numpy(), rtol=1e-6)
+
+
+def test_masked_mean_ignores_padding():
+    h = torch.tensor([[[1.0], [3.0], [100.0]], [[2.0], [4.0], [6.0]]])
+    mean, w = masked_mean(h, torch.tensor([2, 3]))
+    assert mean[:, 0].tolist() == pytest.approx([2.0, 4.0])
+    assert w[0].tolist() == pytest.approx([0.5, 0.5, 0.0])
+
+
+def test_conv_stack_lengths_minimum_and_receptive_field():
+    stack = ConvStack(4, filters=3, kernel=10, pool=3, layers=2, dropout=0.0)
+    assert stack.min_length() == 45
+    assert stack.receptive_field() == (45, 9)
+    for length in (45, 46, 100, 1000, 1003):
+        out = stack(torch.zeros(1, 4, length))
+        assert out.shape[2] == int(stack.output_lengths(torch.tensor([length]))[0])
+    assert int(stack.output_lengths(torch.tensor([44]))[0]) == 0
+
+
+def test_reverse_valid_reverses_only_valid_steps():
+    h = torch.arange(10.0).reshape(2, 5, 1)
+    r = reverse_valid(h, torch.tensor([3, 5]))
+    assert r[:, :, 0].tolist() == [[2, 1, 0, 3, 4], [9, 8, 7, 6, 5]]
+    assert torch.equal(reverse_valid(r, torch.tensor([3, 5])), h)
+
+
+def test_bilstm_rows_match_unbatched_runs():
+    torch.manual_seed(0)
+    lstm = MaskedBiLSTM(3, 4)
+    h = torch.randn(3, 7, 3)
+    lengths = torch.tensor([7, 4, 1])
+    out = lstm(h, lengths)
+    for i, n in enumerate(lengths.tolist()):
+        alone = lstm(h[i : i + 1, :n], torch.tensor([n]))
+        torch.testing.assert_close(out[i, :n], alone[0], atol=1e-6, rtol=0)
+        assert not out[i, n:].any()
+
+
+def _lstm_mean(T: int, bi: float, bf: float, bg: float, bo: float) -> float:
+    """Mean over T steps of h_t of a zero-weight LSTM (gates from biases only)."""
+    i, f, g, o = sigmoid(bi), sigmoid(bf), math.tanh(bg), sigmoid(bo)
+    c, hs = 0.0, []
+    for _ in range(T):
+        c = f * c + i * g
+        hs.append(o * math.tanh(c))
+    return sum(hs) / T
+
+
+@pytest.mark.parametrize("length", [30, 45, 100, 301])
+def test_toy_rnatracker_with_hand_set_weights(length):
+    """All weights zero, biases set: each stage is a known scalar recursion over T steps."""
+    config = default_config("rnatracker", 2, filters=2, lstm_units=2, dropout=0.0, length_feature=True)
+    model = build_model(config).eval()
+    bi, bf, bg, bo = 0.3, 0.8, -0.5, 0.2
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        for lstm in (model.lstm.forward_lstm, model.lstm.backward_lstm):
+            lstm.bias_ih_l0.copy_(torch.tensor([bi, bi, bf, bf, bg, bg, bo, bo]))
+        model.attention.score.bias.fill_(0.7)  # w = 0: uniform attention over valid steps
+        model.dense.weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.5], [0.0, 0.0, -2.0, 0.0, 0.0]]))
+        model.dense.bias.copy_(torch.tensor([0.1, -0.1]))
+        model.length.mean.fill_(7.0)
+        model.length.std.fill_(2.0)
+    rng = np.random.default_rng(length)
+    seq = rng.integers(0, 5, size=length).astype(np.uint8)
+    b = make_batch([seq], "full", None, model.min_length)
+    steps = (((max(length, 45) - 9) // 3) - 9) // 3
+    mean_h = _lstm_mean(steps, bi, bf, bg, bo)  # same for both directions
+    z = (math.log(length) - 7.0) / 2.0
+    logits = np.array([mean_h + 0.5 * z + 0.1, -2.0 * mean_h - 0.1])
+    expected = np.exp(logits) / np.exp(logits).sum()
+    with torch.no_grad():
+        log_q = model(get_encoding("seq").tensors(b, "cpu"), torch.from_numpy(b.lengths), torch.from_numpy(b.nt_lengths))
+    np.testing.assert_allclose(torch.exp(log_q)[0].numpy(), expected, rtol=1e-5)
+
+
+def test_registry_builds_every_architecture_and_rejects_unknown_ones():
+    for arch in ARCHITECTURES:
+        model = build_model(default_config(arch, 3))
+        x = torch.zeros(2, 4, 60)
+        x[:, 0, :] = 1
+        out = model.eval()(x, torch.tensor([60, 50]), torch.tensor([60, 50]))
+        assert out.shape == (2, 3)
+        torch.testing.assert_close(torch.exp(out).sum(1), torch.ones(2))
+    with pytest.raises(RNATrackerError, match="unknown architecture"):
+        default_config("transformer", 2)
+    with pytest.raises(RNATrackerError, match="unknown option"):
+        default_config("rnatracker", 2, heads=4)
+    with pytest.raises(RNATrackerError, match="encoding seq"):
+        default_config("kmer-dnn", 2, encoding="seqxstruct")
+    assert default_config("rnatracker", 2, mode="fixed")["max_len"] == 4000
+    assert default_config("rnatracker", 2)["max_len"] is None
+
+
+def test_paper_defaults():
+    c = default_config("rnatracker", 4)
+    assert (c["filters"], c["kernel"], c["pool"], c["conv_layers"], c["dropout"], c["lstm_units"]) == (32, 10, 3, 2, 0.2, 32)
+    assert c["mode"] == "full" and c["length_feature"] is False
+    model = build_model(c)
+    assert model.convs[0].body[0].weight.shape == (32, 4, 10)
+    assert model.lstm.forward_lstm.hidden_size == 32 and model.dense.in_features == 64
+    assert build_model(default_config("rnatracker", 4, length_feature=True)).dense.in_features == 65
+    assert build_model(default_config("nolstm", 4)).dense.in_features == 32
+    assert build_model(default_config("rnatracker", 4, encoding="seq+struct")).lstm.forward_lstm.input_size == 64
