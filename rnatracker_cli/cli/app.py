@@ -36,9 +36,9 @@ def _root(
 
 def _register() -> None:
     # Command modules are imported here (not at package import) to keep `--help` fast.
-    from rnatracker_cli.cli import fold, predict, prepare, simulate, train
+    from rnatracker_cli.cli import cv, fold, predict, prepare, simulate, train
 
-    for module in (simulate, prepare, fold, train, predict):
+    for module in (simulate, prepare, fold, train, cv, predict):
         module.register(app)
 
 

@@ -93,9 +93,18 @@ def write_plots(folder: str | os.PathLike, targets: np.ndarray, predictions: dic
     from rnatracker_cli.evaluation.metrics import (average_precision, pearson, precision_recall_curve,
                                                     roc_auc, roc_curve)
 
+    from rnatracker_cli.io.atomic import atomic_path
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths: list[Path] = []
+
+    def save(fig, name: str) -> None:
+        paths.append(folder / name)
+        with atomic_path(paths[-1], force=True) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+        plt.close(fig)
+
     n_f = len(fractions)
     for model, pred in predictions.items():
         fig, axes = plt.subplots(1, n_f, figsize=(3.2 * n_f, 3.3), squeeze=False)
@@ -106,9 +115,7 @@ def write_plots(folder: str | os.PathLike, targets: np.ndarray, predictions: dic
                    title=f"{fractions[f]}  r = {pearson(pred[:, f], targets[:, f]):.3f}")
         fig.suptitle(f"{model}: out-of-fold predictions")
         fig.tight_layout()
-        paths.append(folder / f"scatter_{model}.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        save(fig, f"scatter_{model}.png")
 
     labels = one_vs_rest(targets).ravel()
     fig, (ax_roc, ax_pr) = plt.subplots(1, 2, figsize=(9, 4))
@@ -125,9 +132,7 @@ def write_plots(folder: str | os.PathLike, targets: np.ndarray, predictions: dic
     for ax in (ax_roc, ax_pr):
         ax.legend(fontsize=7, loc="lower right" if ax is ax_roc else "upper right")
     fig.tight_layout()
-    paths.append(folder / "roc_pr.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    save(fig, "roc_pr.png")
 
     models = list(predictions)
     fig, ax = plt.subplots(figsize=(max(5, 1.3 * n_f * len(models) / 2), 3.8))
@@ -140,7 +145,5 @@ def write_plots(folder: str | os.PathLike, targets: np.ndarray, predictions: dic
     ax.axhline(0, color="black", lw=0.6)
     ax.legend(fontsize=7, ncol=min(len(models), 5))
     fig.tight_layout()
-    paths.append(folder / "pearson_bars.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    save(fig, "pearson_bars.png")
     return paths

@@ -38,7 +38,7 @@ from rnatracker_cli.structure.plfold import (
     check_params,
     viennarna_version,
 )
-from rnatracker_cli.structure.shards import ShardPart, find_parts, part_path
+from rnatracker_cli.structure.shards import PartFileBusy, ShardPart, find_parts, part_path
 
 #: Results are written (and flushed) at least every this many records, nucleotides, seconds.
 BATCH_RECORDS = 64
@@ -234,6 +234,8 @@ class _Run:
         for p in parts:
             try:
                 self._open_part(cache, p, (0, 0), mode="r").close()
+            except PartFileBusy:
+                raise  # never delete the output of a shard run that is still working
             except CacheError:
                 p.unlink(missing_ok=True)
                 summary.discarded_parts.append(p)

@@ -57,6 +57,10 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
+class PartFileBusy(CacheError):
+    """A part file is locked by another process (a shard run still writing it)."""
+
+
 class ShardPart:
     """A part file opened for reading (``mode="r"``) or appending (``mode="a"``).
 
@@ -84,8 +88,11 @@ class ShardPart:
         try:
             self._file = h5py.File(self.path, "r+" if mode == "a" else "r")
         except OSError as exc:
-            hint = " (is a `fold --shard` run still using it?)" if "lock" in str(exc).lower() else ""
-            raise CacheError(f"cannot open fold part file {self.path}: {exc}{hint}") from None
+            if "lock" in str(exc).lower():
+                raise PartFileBusy(
+                    f"fold part file {self.path} is in use (is a `fold --shard` run still running?)"
+                ) from None
+            raise CacheError(f"cannot open fold part file {self.path}: {exc}") from None
         attrs = self._file.attrs
         if attrs.get("kind") != KIND or "indices" not in self._file or "codes" not in self._file:
             self.close()

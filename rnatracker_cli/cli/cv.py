@@ -1,0 +1,90 @@
+"""`rnatracker cv`: k-fold evaluation of several models on identical folds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from rnatracker_cli.cli._common import cli_errors, console
+from rnatracker_cli.cli._options import Debug, Device, Quiet, Seed
+from rnatracker_cli.errors import RNATrackerError
+
+
+def cv(
+    cache: Annotated[Path, typer.Argument(help="Dataset cache (CACHE.h5) from `rnatracker prepare`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created; an existing CV run there is resumed).")],
+    models: Annotated[
+        str, typer.Option("--models", help="Comma-separated architectures to compare on the same folds.")
+    ] = "rnatracker,nolstm,noattention,kmer-dnn,kmer-nn",
+    folds: Annotated[int, typer.Option("--folds", help="Number of folds (stratified by predominant fraction, grouped by gene).")] = 10,
+    fold: Annotated[
+        Optional[int], typer.Option("--fold", help="Run only fold K (1-based), e.g. as one cluster job; metrics need a run without it.")
+    ] = None,
+    mode: Annotated[str, typer.Option("--mode", help="full (every nucleotide, length-batched) or fixed (--max-len, 5' truncation).")] = "full",
+    input_: Annotated[
+        str, typer.Option("--input", "--encoding", help="Input encoding of the CNN models: seq, seqxstruct or seq+struct.")
+    ] = "seq",
+    max_len: Annotated[Optional[int], typer.Option("--max-len", help="Input length (fixed mode default 4000).")] = None,
+    length_feature: Annotated[bool, typer.Option("--length-feature", help="Join log(length) to the context vector.")] = False,
+    epochs: Annotated[int, typer.Option("--epochs", help="Maximum epochs per (model, fold).")] = 100,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Transcripts per batch (fixed mode; a cap in full mode).")] = 256,
+    batch_nt: Annotated[int, typer.Option("--batch-nt", help="Full mode: padded nucleotides per batch.")] = 250_000,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default: as `train`).")] = None,
+    patience: Annotated[int, typer.Option("--patience", help="Early-stopping patience in epochs (0 = never).")] = 10,
+    val_fraction: Annotated[
+        float, typer.Option("--val-fraction", help="Share of each fold's training part held out for early stopping.")
+    ] = 0.1,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", help="Paired bootstrap resamples for Pearson differences.")] = 1000,
+    seed: Seed = 0,
+    device: Device = "auto",
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Cross-validate models on identical folds: out-of-fold predictions, metrics, the paper's
+    Table 1 layout, paired tests (DeLong, bootstrap) and plots. Re-running resumes."""
+    from rnatracker_cli.evaluation.cv import CVOptions, run_cv
+
+    con = console(quiet)
+    with cli_errors(debug):
+        if bootstrap < 100:
+            raise RNATrackerError("--bootstrap must be at least 100")
+        options = CVOptions(
+            models=[m.strip() for m in models.split(",") if m.strip()], folds=folds, seed=seed, mode=mode,
+            encoding=input_, max_len=max_len, length_feature=length_feature, val_fraction=val_fraction,
+            epochs=epochs, batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, n_boot=bootstrap,
+        )
+
+        def on_part(model: str, k: int, status: str, info: dict | None) -> None:
+            if status == "skip":
+                con.print(f"[dim]{model} fold {k}/{folds}: done earlier, skipped[/dim]")
+            elif status == "start":
+                con.print(f"{model} fold {k}/{folds}: training …")
+            else:
+                con.print(f"{model} fold {k}/{folds}: {info['epochs']} epochs (best {info['best_epoch']}), "
+                          f"val loss {info['val_loss']:.4f}, {info['seconds']:.1f} s")
+
+        s = run_cv(cache, out, options, fold=fold, device=device, on_part=on_part)
+        if not s.complete:
+            con.print(f"trained {len(s.trained)} part(s), skipped {len(s.skipped)}; "
+                      f"run without --fold to finish the remaining folds and write the metrics")
+            return
+        table = Table(title=f"Pearson r of out-of-fold predictions ({folds}-fold CV)", title_justify="left")
+        table.add_column("fraction")
+        for m in s.models:
+            table.add_column(m, justify="right")
+        for fraction, *values, best in s.table:
+            table.add_row(fraction, *(f"[bold]{v:.3f}[/bold]" if m == best else f"{v:.3f}" for m, v in zip(s.models, values)))
+        con.print(table)
+        delong = [r for r in s.comparisons if r[2] == "delong_roc_auc"]
+        if delong:
+            con.print("DeLong test of micro-averaged ROC AUC (predominant fraction):")
+            for a, b, _, _, diff, _, _, _, p in delong:
+                con.print(f"  {a} − {b}: ΔAUC {diff:+.4f}, p = {p:.3g}")
+        con.print(f"wrote {s.out} (predictions/, metrics.tsv, table.tsv, comparisons.tsv, plots/) in {s.seconds:.0f} s")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("cv")(cv)

@@ -1,0 +1,266 @@
+"""`cv`: k-fold cross-validation of several models on identical folds, resumable.
+
+Run directory::
+
+    config.json             the cache identity and every option that shapes the results
+    folds.tsv               id  fold            (1-based folds, shared by all models)
+    parts/MODEL/foldK.pt    checkpoint trained without fold K
+    parts/MODEL/foldK.json  its training summary
+    parts/MODEL/foldK.tsv   its predictions on fold K (written last: marks the part done)
+    predictions/MODEL.tsv   id  fold  <fraction…>   out-of-fold, every transcript once
+    metrics.tsv  table.tsv  comparisons.tsv  plots/*.png   (see evaluation.report)
+
+Each (model, fold) is trained with its own seed (``seed·1000 + fold``), so results do not
+depend on the order parts are run in, and a re-run skips every part already on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rnatracker_cli import __version__
+from rnatracker_cli.encoding import get_encoding
+from rnatracker_cli.errors import RNATrackerError
+from rnatracker_cli.evaluation import report
+from rnatracker_cli.evaluation.folds import assign_folds
+from rnatracker_cli.io.atomic import atomic_path
+from rnatracker_cli.io.cache import Cache
+from rnatracker_cli.model import build_model, default_config
+from rnatracker_cli.model.registry import ARCHITECTURES
+from rnatracker_cli.training.checkpoint import save_checkpoint
+from rnatracker_cli.training.data import load_training_set, split_validation
+from rnatracker_cli.training.loop import FitOptions, fit
+from rnatracker_cli.inference import Predictor
+from rnatracker_cli.utils.device import resolve_device
+from rnatracker_cli.utils.seed import seed_everything
+
+DEFAULT_MODELS = ("rnatracker", "nolstm", "noattention", "kmer-dnn", "kmer-nn")
+
+
+@dataclass
+class CVOptions:
+    """Everything that shapes CV results (stored in config.json and checked on resume)."""
+
+    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
+    folds: int = 10
+    seed: int = 0
+    mode: str = "full"
+    encoding: str = "seq"
+    max_len: int | None = None
+    length_feature: bool = False
+    val_fraction: float = 0.1
+    epochs: int = 100
+    batch_size: int = 256
+    batch_nt: int = 250_000
+    lr: float | None = None
+    patience: int = 10
+    n_boot: int = 1000
+
+
+@dataclass
+class CVSummary:
+    out: Path
+    trained: list[tuple[str, int]]
+    skipped: list[tuple[str, int]]
+    complete: bool
+    table: list[list] | None = None
+    models: list[str] = field(default_factory=list)
+    fractions: list[str] = field(default_factory=list)
+    comparisons: list[tuple] | None = None
+    seconds: float = 0.0
+
+
+def _check(options: CVOptions) -> None:
+    unknown = [m for m in options.models if m not in ARCHITECTURES]
+    if unknown:
+        raise RNATrackerError(f"unknown model {unknown[0]!r} (expected some of {', '.join(ARCHITECTURES)})")
+    if not options.models:
+        raise RNATrackerError("--models is empty")
+    if len(set(options.models)) != len(options.models):
+        raise RNATrackerError("--models lists a model twice")
+    if options.folds < 2:
+        raise RNATrackerError("--folds must be at least 2")
+    if not 0.0 <= options.val_fraction < 1.0:
+        raise RNATrackerError("--val-fraction must be in [0, 1)")
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path, force=True) as tmp:
+        tmp.write_text(text)
+
+
+def _fingerprint(cache: Cache, options: CVOptions) -> dict:
+    return {"data_sha256": cache.content_sha256, "fractions": list(cache.fractions), "options": asdict(options)}
+
+
+def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
+    """Create the run dir, or check that an existing one was made from the same data and options."""
+    config_path = out / "config.json"
+    wanted = _fingerprint(cache, options)
+    if config_path.exists():
+        try:
+            have = json.loads(config_path.read_text())
+        except json.JSONDecodeError:
+            raise RNATrackerError(f"{config_path} is not a CV config (corrupt?)") from None
+        if have.get("data_sha256") != wanted["data_sha256"]:
+            raise RNATrackerError(f"{out} holds a CV run on another cache ({have.get('cache')}); use another --out")
+        old, new = have.get("options", {}), wanted["options"]
+        changed = sorted(k for k in new if old.get(k) != new[k])
+        if changed:
+            diffs = ", ".join(f"{k}: {old.get(k)!r} → {new[k]!r}" for k in changed)
+            raise RNATrackerError(f"{out} holds a CV run made with other options ({diffs}); use another --out")
+        return
+    if out.exists() and not out.is_dir():
+        raise RNATrackerError(f"{out} exists and is not a directory")
+    if out.exists() and any(out.iterdir()):
+        raise RNATrackerError(f"{out} is not empty and holds no CV run; use another --out")
+    if not out.parent.is_dir():
+        raise RNATrackerError(f"output folder {out.parent} does not exist")
+    out.mkdir(exist_ok=True)
+    _write_text(config_path, json.dumps({**wanted, "cache": str(cache.path.resolve()),
+                                         "rnatracker_version": __version__}, indent=2) + "\n")
+
+
+def _folds(out: Path, cache: Cache, options: CVOptions) -> np.ndarray:
+    """0-based fold per transcript: computed once, then read back from folds.tsv."""
+    path = out / "folds.tsv"
+    if path.exists():
+        rows = [line.split("\t") for line in path.read_text().splitlines()[1:]]
+        if [r[0] for r in rows] != list(cache.ids):
+            raise RNATrackerError(f"{path} does not list the cache's transcripts; use another --out")
+        return np.array([int(r[1]) - 1 for r in rows], dtype=np.int64)
+    folds = assign_folds(cache.targets.argmax(axis=1), options.folds, cache.genes, seed=options.seed)
+    _write_text(path, "id\tfold\n" + "".join(f"{i}\t{k + 1}\n" for i, k in zip(cache.ids, folds)))
+    return folds
+
+
+def _part_paths(out: Path, model: str, fold: int) -> tuple[Path, Path, Path]:
+    base = out / "parts" / model / f"fold{fold + 1}"
+    return base.with_suffix(".tsv"), base.with_suffix(".json"), base.with_suffix(".pt")
+
+
+def _read_part(path: Path, n_fractions: int) -> tuple[list[str], np.ndarray]:
+    lines = path.read_text().splitlines()[1:]
+    ids = [line.split("\t", 1)[0] for line in lines]
+    values = np.array([[float(v) for v in line.split("\t")[1:]] for line in lines], dtype=np.float64)
+    return ids, values.reshape(len(ids), n_fractions)
+
+
+def run_cv(
+    cache_path: str | os.PathLike,
+    out: str | os.PathLike,
+    options: CVOptions,
+    fold: int | None = None,
+    device: str = "auto",
+    on_part: Callable[[str, int, str, dict | None], None] | None = None,
+) -> CVSummary:
+    """Train and evaluate every (model, fold) part not yet on disk, then (unless ``fold`` is
+    given, 1-based) write predictions, metrics, tables, comparisons and plots.
+
+    on_part(model, fold (1-based), status, info): status is "skip", "start" or "done".
+    """
+    _check(options)
+    started = time.perf_counter()
+    out = Path(out)
+    dev = resolve_device(device)
+    with Cache(cache_path) as cache:
+        if fold is not None and not 1 <= fold <= options.folds:
+            raise RNATrackerError(f"--fold must be between 1 and --folds ({options.folds})")
+        n = len(cache)
+        if n < options.folds:
+            raise RNATrackerError(f"--folds {options.folds} is more than the {n} transcripts in the cache")
+        configs = {m: default_config(m, len(cache.fractions), encoding=options.encoding if m not in ("kmer-dnn", "kmer-nn") else "seq",
+                                     mode=options.mode, max_len=options.max_len, length_feature=options.length_feature)
+                   for m in options.models}
+        encodings = {c["encoding"]: get_encoding(c["encoding"]) for c in configs.values()}
+        _open_run(out, cache, options)
+        folds = _folds(out, cache, options)
+        fractions = list(cache.fractions)
+        genes = None if cache.genes is None else np.asarray(cache.genes)
+        data = {name: load_training_set(cache, e) for name, e in encodings.items()}
+        ids = list(cache.ids)
+        targets = np.asarray(cache.targets, dtype=np.float64)
+        data_sha = cache.content_sha256
+
+    todo = range(options.folds) if fold is None else [fold - 1]
+    summary = CVSummary(out, [], [], False, models=list(options.models), fractions=fractions)
+    for k in todo:
+        test_idx = np.flatnonzero(folds == k)
+        train_all = np.flatnonzero(folds != k)
+        rel_train, rel_val = split_validation(len(train_all), options.val_fraction, options.seed * 1000 + k,
+                                              None if genes is None else genes[train_all])
+        for model_name in options.models:
+            tsv, info_path, ckpt = _part_paths(out, model_name, k)
+            if tsv.exists():
+                summary.skipped.append((model_name, k + 1))
+                if on_part:
+                    on_part(model_name, k + 1, "skip", None)
+                continue
+            if on_part:
+                on_part(model_name, k + 1, "start", None)
+            config = configs[model_name]
+            full = data[config["encoding"]]
+            train, val = full.subset(train_all[rel_train]), full.subset(train_all[rel_val]) if len(rel_val) else None
+            test = full.subset(test_idx)
+            seed = options.seed * 1000 + k
+            fit_options = FitOptions(epochs=options.epochs, batch_size=options.batch_size, batch_nt=options.batch_nt,
+                                     lr=options.lr, patience=options.patience, seed=seed)
+            seed_everything(seed)
+            model = build_model(config)
+            t0 = time.perf_counter()
+            result = fit(model, config, train, val, fit_options, dev)
+            probs = Predictor(model, config, dev, batch_nt=max(options.batch_nt, 1)).predict(
+                test.sequences, test.structures, nt_lengths=test.nt_lengths)
+            info = {"model": model_name, "fold": k + 1, "seed": seed, "n_train": len(train),
+                    "n_val": 0 if val is None else len(val), "n_test": len(test), "epochs": len(result.history),
+                    "best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "lr": result.lr,
+                    "val_loss": result.best.val_loss, "seconds": round(time.perf_counter() - t0, 2)}
+            info_path.parent.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(ckpt, model, config, fractions, {"data_sha256": data_sha, **info}, force=True)
+            _write_text(info_path, json.dumps(info, indent=2) + "\n")
+            _write_text(tsv, "\t".join(["id", *fractions]) + "\n" + "".join(
+                f"{ids[i]}\t" + "\t".join(f"{v:.6f}" for v in p) + "\n" for i, p in zip(test_idx, probs)))
+            summary.trained.append((model_name, k + 1))
+            if on_part:
+                on_part(model_name, k + 1, "done", info)
+
+    missing = [(m, k + 1) for m in options.models for k in range(options.folds) if not _part_paths(out, m, k)[0].exists()]
+    if fold is not None or missing:
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    predictions: dict[str, np.ndarray] = {}
+    position = {rid: i for i, rid in enumerate(ids)}
+    (out / "predictions").mkdir(exist_ok=True)
+    for model_name in options.models:
+        pred = np.full((len(ids), len(fractions)), np.nan)
+        for k in range(options.folds):
+            part_ids, values = _read_part(_part_paths(out, model_name, k)[0], len(fractions))
+            pred[[position[i] for i in part_ids]] = values
+        if np.isnan(pred).any():
+            raise RNATrackerError(f"out-of-fold predictions of {model_name} do not cover every transcript (run dir damaged?)")
+        predictions[model_name] = pred
+        _write_text(out / "predictions" / f"{model_name}.tsv", "\t".join(["id", "fold", *fractions]) + "\n" + "".join(
+            f"{rid}\t{folds[i] + 1}\t" + "\t".join(f"{v:.6f}" for v in pred[i]) + "\n" for i, rid in enumerate(ids)))
+    rows = report.metric_rows(targets, predictions, fractions)
+    table = report.pearson_table(rows, fractions, list(options.models))
+    comparisons = report.comparison_rows(targets, predictions, fractions, n_boot=options.n_boot, seed=options.seed)
+    for name, writer, payload in (("metrics.tsv", report.write_metrics, rows),
+                                  ("comparisons.tsv", report.write_comparisons, comparisons)):
+        with atomic_path(out / name, force=True) as tmp:
+            writer(tmp, payload)
+    with atomic_path(out / "table.tsv", force=True) as tmp:
+        report.write_table(tmp, table, list(options.models))
+    report.write_plots(out / "plots", targets, predictions, fractions, table)
+    summary.complete = True
+    summary.table = table
+    summary.comparisons = comparisons
+    summary.seconds = time.perf_counter() - started
+    return summary

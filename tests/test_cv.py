@@ -1,0 +1,129 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import pearsonr
+
+from rnatracker_cli.cli.app import app
+from rnatracker_cli.evaluation.cv import DEFAULT_MODELS, CVOptions, run_cv
+from rnatracker_cli.evaluation.metrics import roc_auc, one_vs_rest
+from rnatracker_cli.io.cache import Cache, write_cache
+
+FRACTIONS = ["cytosol", "nuclear", "membrane"]
+
+
+def _make_cache(path, n=36, seed=0):
+    """Random transcripts whose targets follow A/C/G content (learnable), two per gene."""
+    rng = np.random.default_rng(seed)
+    seqs = [rng.integers(0, 4, size=int(rng.integers(120, 260))).astype(np.uint8) for _ in range(n)]
+    comp = np.array([[np.mean(s == b) for b in range(3)] for s in seqs])
+    logits = 12 * (comp - comp.mean(axis=0))
+    targets = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    write_cache(path, ids=[f"t{i:03d}" for i in range(n)], sequences=seqs, targets=targets.astype(np.float32),
+                fractions=FRACTIONS, genes=[f"g{i // 2}" for i in range(n)])
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_cache(tmp_path_factory):
+    return _make_cache(tmp_path_factory.mktemp("cv") / "c.h5")
+
+
+FAST = dict(epochs=2, patience=0, n_boot=100, batch_nt=20_000)
+
+
+def test_all_five_models_end_to_end(small_cache, tmp_path):
+    out = tmp_path / "run"
+    s = run_cv(small_cache, out, CVOptions(folds=3, **FAST), device="cpu")
+    assert s.complete and len(s.trained) == 15 and not s.skipped
+    cache = Cache(small_cache)
+    folds = pd.read_csv(out / "folds.tsv", sep="\t")
+    assert list(folds.columns) == ["id", "fold"] and list(folds["id"]) == list(cache.ids)
+    assert set(folds["fold"]) == {1, 2, 3}
+    genes = pd.Series(cache.genes)
+    assert (folds.groupby(genes)["fold"].nunique() == 1).all()  # no gene on both sides
+    metrics = pd.read_csv(out / "metrics.tsv", sep="\t")
+    assert list(metrics.columns) == ["model", "fraction", "metric", "value"]
+    for model in DEFAULT_MODELS:
+        pred = pd.read_csv(out / "predictions" / f"{model}.tsv", sep="\t")
+        assert list(pred.columns) == ["id", "fold", *FRACTIONS]
+        assert list(pred["id"]) == list(cache.ids)  # every transcript exactly once
+        assert (pred["fold"] == folds["fold"]).all()
+        np.testing.assert_allclose(pred[FRACTIONS].sum(axis=1), 1, atol=1e-4)
+        # metrics equal an independent computation from the written predictions
+        values = pred[FRACTIONS].to_numpy()
+        m = metrics[metrics.model == model].set_index(["fraction", "metric"])["value"]
+        for f, name in enumerate(FRACTIONS):
+            assert m[(name, "pearson")] == pytest.approx(pearsonr(values[:, f], cache.targets[:, f])[0], abs=1e-5)
+        labels = one_vs_rest(cache.targets)
+        assert m[("micro", "roc_auc")] == pytest.approx(roc_auc(labels.ravel(), values.ravel()), abs=1e-5)
+    table = pd.read_csv(out / "table.tsv", sep="\t")
+    assert list(table.columns) == ["fraction", *DEFAULT_MODELS, "best"]
+    assert list(table["fraction"]) == FRACTIONS
+    for _, row in table.iterrows():
+        assert row["best"] == max(DEFAULT_MODELS, key=lambda mm: row[mm])
+    comparisons = pd.read_csv(out / "comparisons.tsv", sep="\t")
+    assert (comparisons.test == "delong_roc_auc").sum() == 10
+    assert (comparisons.test == "bootstrap_pearson").sum() == 10 * len(FRACTIONS)
+    assert comparisons.loc[comparisons.test == "delong_roc_auc", "p_value"].between(0, 1).all()
+    assert {p.name for p in (out / "plots").iterdir()} >= {"roc_pr.png", "pearson_bars.png", "scatter_rnatracker.png"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["data_sha256"] == cache.content_sha256 and config["options"]["folds"] == 3
+
+
+def test_single_fold_then_resume_skips_finished_parts(small_cache, tmp_path):
+    out = tmp_path / "run"
+    opts = CVOptions(models=["kmer-nn", "nolstm"], folds=3, **FAST)
+    first = run_cv(small_cache, out, opts, fold=2, device="cpu")
+    assert first.trained == [("kmer-nn", 2), ("nolstm", 2)] and not first.complete
+    assert not (out / "metrics.tsv").exists()
+    done = {p: p.stat().st_mtime_ns for p in (out / "parts").rglob("*") if p.is_file()}
+    assert len(done) == 6  # tsv, json and checkpoint per part
+    second = run_cv(small_cache, out, opts, device="cpu")
+    assert sorted(second.skipped) == [("kmer-nn", 2), ("nolstm", 2)]
+    assert sorted(second.trained) == [("kmer-nn", 1), ("kmer-nn", 3), ("nolstm", 1), ("nolstm", 3)]
+    assert second.complete and (out / "metrics.tsv").exists()
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items())
+    third = run_cv(small_cache, out, opts, device="cpu")
+    assert third.trained == [] and len(third.skipped) == 6 and third.complete
+
+
+def test_same_seed_same_folds_and_predictions(small_cache, tmp_path):
+    opts = CVOptions(models=["kmer-nn"], folds=3, **FAST)
+    run_cv(small_cache, tmp_path / "a", opts, device="cpu")
+    run_cv(small_cache, tmp_path / "b", opts, device="cpu")
+    for name in ("folds.tsv", "predictions/kmer-nn.tsv"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--models", "rnatracker,transformer"], "unknown model 'transformer'"),
+        (["--folds", "1"], "--folds must be at least 2"),
+        (["--folds", "40"], "--folds 40 is more than the 36 transcripts"),
+        (["--folds", "3", "--fold", "4"], "--fold must be between 1 and --folds (3)"),
+    ],
+)
+def test_bad_options(runner, small_cache, tmp_path, args, message):
+    res = runner.invoke(app, ["cv", str(small_cache), "--out", str(tmp_path / "run"), *args])
+    assert res.exit_code == 1
+    assert res.stderr.startswith("error: ") and message in res.stderr, res.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_dir_of_another_cache_or_other_options_is_refused(runner, small_cache, tmp_path):
+    out = tmp_path / "run"
+    base = ["cv", str(small_cache), "--out", str(out), "--models", "kmer-nn", "--folds", "3", "--epochs", "1",
+            "--bootstrap", "100", "--device", "cpu", "--fold", "1"]
+    assert runner.invoke(app, base).exit_code == 0
+    other = _make_cache(tmp_path / "other.h5", seed=1)
+    res = runner.invoke(app, ["cv", str(other), *base[2:]])
+    assert res.exit_code == 1 and "CV run on another cache" in res.stderr
+    res = runner.invoke(app, [*base[:-2], "--epochs", "5"])
+    assert res.exit_code == 1 and "other options (epochs: 1 → 5)" in res.stderr
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "x.txt").write_text("mine")
+    res = runner.invoke(app, ["cv", str(small_cache), "--out", str(tmp_path / "busy"), "--models", "kmer-nn"])
+    assert res.exit_code == 1 and "not empty and holds no CV run" in res.stderr

@@ -1,0 +1,184 @@
+"""`train`: fit loop, early stopping, split, checkpoints, run directory and CLI errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rnatracker_cli.cli.app import app
+from rnatracker_cli.encoding import get_encoding
+from rnatracker_cli.errors import InputError, RNATrackerError
+from rnatracker_cli.inference import Predictor
+from rnatracker_cli.io.cache import Cache, write_cache
+from rnatracker_cli.model import build_model, default_config
+from rnatracker_cli.simulate import simulate_dataset
+from rnatracker_cli.training import checkpoint as ckpt
+from rnatracker_cli.training.data import TrainingSet, load_training_set, split_validation
+from rnatracker_cli.training.loop import DEFAULT_BATCH_NT, DEFAULT_PATIENCE, FitOptions, evaluate, fit
+from rnatracker_cli.utils.device import resolve_device
+
+
+@pytest.fixture(scope="module")
+def small_cache(tmp_path_factory):
+    d = simulate_dataset(n=24, seed=5, max_length=900)
+    path = tmp_path_factory.mktemp("train") / "small.h5"
+    write_cache(path, ids=d.ids, sequences=d.sequences, targets=d.targets, fractions=d.fractions, genes=d.genes)
+    return path
+
+
+def test_split_is_seeded_and_keeps_genes_together():
+    genes = [f"g{i // 3}" for i in range(30)]  # 10 genes × 3 isoforms
+    train, val = split_validation(30, 0.2, seed=4, genes=genes)
+    again = split_validation(30, 0.2, seed=4, genes=genes)
+    assert np.array_equal(val, again[1]) and len(val) == 6
+    assert set(train) | set(val) == set(range(30)) and not set(train) & set(val)
+    assert {genes[i] for i in val}.isdisjoint({genes[i] for i in train})
+    assert not np.array_equal(val, split_validation(30, 0.2, seed=5, genes=genes)[1])
+    assert len(split_validation(30, 0.0, 1)[1]) == 0
+    with pytest.raises(RNATrackerError):
+        split_validation(30, 1.0, 1)
+
+
+def test_training_fits_100_simulated_transcripts():
+    """The paper's network (dropout off, small batches) memorises 100 simulated transcripts.
+
+    The training set doubles as the monitored set, so the epoch with the lowest (dropout-free)
+    training loss is the one kept.
+    """
+    d = simulate_dataset(n=100, seed=2, max_length=1500)
+    data = TrainingSet(np.array(d.ids, dtype=object), d.sequences, None,
+                       np.array([len(s) for s in d.sequences]), d.targets)
+    config = default_config("rnatracker", 4, dropout=0.0)
+    torch.manual_seed(2)
+    model = build_model(config)
+    result = fit(model, config, data, data, FitOptions(epochs=100, lr=2e-3, batch_size=4, patience=0, seed=2),
+                 torch.device("cpu"))
+    losses = [r.train_loss for r in result.history]
+    assert min(losses[-10:]) < 0.25 * losses[0]
+    assert result.best.val_loss < 0.25 * result.history[0].val_loss
+    _, pearson, _ = evaluate(model, config, data, torch.device("cpu"), 10**6)
+    assert pearson.min() > 0.9, pearson
+
+
+def test_early_stopping_restores_the_best_epoch():
+    d = simulate_dataset(n=40, seed=9, max_length=600)
+    data = TrainingSet(np.array(d.ids, dtype=object), d.sequences, None,
+                       np.array([len(s) for s in d.sequences]), d.targets)
+    train, val = data.subset(np.arange(30)), data.subset(np.arange(30, 40))
+    config = default_config("kmer-dnn", 4)
+    model = build_model(config)
+    # A high learning rate overfits 30 transcripts fast: validation loss turns up early.
+    result = fit(model, config, train, val, FitOptions(epochs=30, lr=3e-3, batch_size=8, patience=3, seed=1),
+                 torch.device("cpu"))
+    assert result.stopped_early and len(result.history) == result.best_epoch + 3
+    best = min(r.val_loss for r in result.history)
+    assert result.best.val_loss == best
+    val_loss, _, _ = evaluate(model, config, val, torch.device("cpu"), 10**6)
+    assert val_loss == pytest.approx(best, rel=1e-6, abs=1e-7)
+
+
+def test_train_cli_writes_the_run_directory(runner, small_cache, tmp_path):
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", str(small_cache), "--out", str(out), "--epochs", "2", "--seed", "3",
+                              "--batch-nt", "20000", "--val-fraction", "0.25", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "log.tsv", "loss.png", "model.pt"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["arch"] == "rnatracker" and config["model"]["mode"] == "full"
+    assert config["training"]["seed"] == 3 and config["training"]["lr"] == 1e-3
+    assert config["training"]["n_train"] + config["training"]["n_val"] == 24
+    log = [line.split("\t") for line in (out / "log.tsv").read_text().splitlines()]
+    assert log[0] == ["epoch", "train_loss", "val_loss", "val_pearson_cytosol", "val_pearson_nuclear",
+                      "val_pearson_membrane", "val_pearson_insoluble", "val_pearson_mean", "seconds"]
+    assert [row[0] for row in log[1:]] == ["1", "2"] and all(float(row[1]) > 0 for row in log[1:])
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    payload = torch.load(out / "model.pt", weights_only=True)
+    assert set(payload) == {"format", "format_version", "rnatracker_version", "config", "fractions", "state_dict", "training"}
+    with Cache(small_cache) as cache:
+        assert payload["training"]["data_sha256"] == cache.content_sha256
+    assert payload["training"]["seed"] == 3 and payload["training"]["epochs"] == 2
+    assert payload["fractions"] == ["cytosol", "nuclear", "membrane", "insoluble"]
+    # an existing run is never overwritten without --force
+    again = runner.invoke(app, ["train", str(small_cache), "--out", str(out), "--epochs", "1", "--quiet"])
+    assert again.exit_code == 1 and "error:" in again.output and "--force" in again.output
+    forced = runner.invoke(app, ["train", str(small_cache), "--out", str(out), "--epochs", "1", "--force",
+                                 "--arch", "kmer-nn", "--mode", "fixed", "--max-len", "500", "--quiet"])
+    assert forced.exit_code == 0, forced.output
+    assert json.loads((out / "config.json").read_text())["model"]["max_len"] == 500
+    assert len((out / "log.tsv").read_text().splitlines()) == 2
+
+
+def test_train_cli_bad_inputs(runner, small_cache, tmp_path):
+    res = runner.invoke(app, ["train", str(small_cache), "--out", str(tmp_path / "r"), "--encoding", "seqxstruct"])
+    assert res.exit_code == 1 and "rnatracker fold" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["train", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 1 and "not found" in res.output
+    res = runner.invoke(app, ["train", str(small_cache), "--out", str(tmp_path / "r"), "--arch", "bert"])
+    assert res.exit_code == 1 and "unknown architecture" in res.output
+    res = runner.invoke(app, ["train", str(small_cache), "--out", str(tmp_path / "r"), "--val-fraction", "1.5"])
+    assert res.exit_code == 1 and "--val-fraction" in res.output
+
+
+def test_cli_defaults_match_the_library():
+    from rnatracker_cli.cli.train import train
+
+    defaults = train.__defaults__
+    assert DEFAULT_BATCH_NT in defaults and DEFAULT_PATIENCE in defaults
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(small_cache, tmp_path):
+    with Cache(small_cache) as cache:
+        data = load_training_set(cache, get_encoding("seq"))
+    for arch, kw in (("rnatracker", {"length_feature": True}), ("kmer-dnn", {})):
+        config = default_config(arch, 4, **kw)
+        model = build_model(config)
+        fit(model, config, data, None, FitOptions(epochs=1, seed=0), torch.device("cpu"))
+        before = Predictor(model, config).predict(data.sequences)
+        path = ckpt.save_checkpoint(tmp_path / f"{arch}.pt", model, config, ["a", "b", "c", "d"], {"seed": 0})
+        loaded = ckpt.load_model(path)
+        after = Predictor(loaded.model, loaded.config).predict(data.sequences)
+        assert np.array_equal(before, after)
+        assert loaded.config == config and loaded.fractions == ["a", "b", "c", "d"]
+
+
+def test_loading_something_else_is_a_clear_error(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a model\n")
+    with pytest.raises(InputError, match="not an rnatracker model checkpoint"):
+        ckpt.load_model(junk)
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(2)}, plain)
+    with pytest.raises(InputError, match="not an rnatracker model checkpoint"):
+        ckpt.load_model(plain)
+    model = build_model(default_config("nolstm", 2))
+    path = ckpt.save_checkpoint(tmp_path / "m.pt", model, default_config("nolstm", 2), ["x", "y"], {})
+    payload = torch.load(path, weights_only=True)
+    payload["format_version"] = 99
+    torch.save(payload, tmp_path / "future.pt")
+    with pytest.raises(InputError, match="format version 99"):
+        ckpt.load_model(tmp_path / "future.pt")
+    with pytest.raises(InputError, match="not found"):
+        ckpt.load_model(tmp_path / "absent.pt")
+    with pytest.raises(InputError, match="without model.pt"):
+        ckpt.load_model(tmp_path)
+    (tmp_path / "run").mkdir()
+    ckpt.save_checkpoint(tmp_path / "run" / "model.pt", model, default_config("nolstm", 2), ["x", "y"], {})
+    assert ckpt.load_model(tmp_path / "run").fractions == ["x", "y"]  # a run directory works too
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(RNATrackerError, match="expected auto"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RNATrackerError, match="CUDA is not available"):
+            resolve_device("cuda:0")
+        with pytest.raises(RNATrackerError, match="CUDA"):
+            fit(build_model(default_config("kmer-nn", 2)), default_config("kmer-nn", 2),
+                TrainingSet(np.array(["a"], dtype=object), [np.zeros(5, np.uint8)], None, np.array([5]),
+                            np.array([[1.0, 0.0]], np.float32)),
+                None, FitOptions(epochs=1, bf16=True), torch.device("cpu"))
