@@ -23,6 +23,7 @@ import argparse
 import os
 import resource
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -54,13 +55,49 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _timed_fold(path: Path, workers: int) -> tuple[float, float, int]:
-    """(wall s, CPU s, nt) of folding the whole cache from scratch."""
+class _WorkerSampler(threading.Thread):
+    """Samples the kernel's scheduler statistics of the pool's worker processes (Linux).
+
+    /proc/PID/schedstat holds the nanoseconds a process ran and the nanoseconds it was
+    runnable but waited for a CPU. Workers that wait a lot are slowed by other jobs on the
+    machine; workers that neither run nor wait are idle (starved by the parent).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.last: dict[int, tuple[int, int]] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+                for pid in task.read_text().split():
+                    try:
+                        if b"multiprocessing.spawn" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                            continue  # the resource tracker
+                        run_ns, wait_ns = map(int, Path(f"/proc/{pid}/schedstat").read_text().split()[:2])
+                    except (OSError, ValueError):
+                        continue
+                    self.last[int(pid)] = (run_ns, wait_ns)
+
+    def totals(self) -> tuple[float, float]:
+        """(seconds running, seconds waiting for a CPU), summed over workers."""
+        self.done.set()
+        self.join()
+        return (sum(r for r, _ in self.last.values()) / 1e9, sum(w for _, w in self.last.values()) / 1e9)
+
+
+def _timed_fold(path: Path, workers: int) -> tuple[float, float, int, tuple[float, float] | None]:
+    """(wall s, CPU s, nt, worker (run s, wait s) or None) of folding the cache from scratch."""
     with Cache(path, "r+") as c:
         c.reset_structure()
+    sampler = _WorkerSampler() if workers > 1 and Path("/proc/self/schedstat").exists() else None
+    if sampler:
+        sampler.start()
     t0, c0 = time.perf_counter(), _cpu_seconds()
     s = fold_cache(path, workers=workers)  # workers are joined on return: their CPU counts
-    return time.perf_counter() - t0, _cpu_seconds() - c0, s.folded_nt
+    wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+    return wall, cpu, s.folded_nt, sampler.totals() if sampler else None
 
 
 def main() -> None:
@@ -83,11 +120,18 @@ def main() -> None:
 
         rate, cores = {}, {}
         for workers in (1, 2):
-            seconds, cpu, nt = _timed_fold(path, workers)
+            seconds, cpu, nt, sched = _timed_fold(path, workers)
             rate[workers], cores[workers] = nt / seconds, cpu / seconds
             print(f"fold_cache, {workers} worker(s): {seconds:8.1f} s wall  {cpu:8.1f} s CPU  "
                   f"{nt / seconds:8,.0f} nt/s  ({cpu / seconds:.2f} cores busy)")
             print("  " + _load())
+            if sched and sched[0] > 0:
+                ran, waited = sched
+                idle = max(workers * seconds - ran - waited, 0.0)
+                print(f"  workers: {ran:.1f} s running, {waited:.1f} s runnable but waiting for a CPU "
+                      f"(other jobs), ~{idle:.1f} s idle (incl. start-up)")
+                print(f"  without the CPU waits (2 free cores) this run would take ~{seconds - waited / workers:.1f} s: "
+                      f"~{nt / (seconds - waited / workers):,.0f} nt/s (projection, not a measurement)")
         print(f"2 workers / 1 worker: {rate[2] / rate[1]:.2f}x wall-clock speed-up (target >= 1.80x)")
         # With other jobs on the machine the workers get less than a core each; per core
         # actually obtained, the speed-up shows the pool's own overhead.

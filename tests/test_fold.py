@@ -304,3 +304,27 @@ def test_cli_other_settings_need_force(runner, tmp_path, records):
         assert c.structure_params["span"] == 100
         stored = json.loads(h5py.File(path, "r")["structure"].attrs["params"])
         assert stored == fold_params()
+
+
+def test_busy_part_file_is_never_discarded(tmp_path, records):
+    """A part file locked by a running shard job: a plain run stops, even with --force."""
+    import subprocess
+    import sys
+
+    path = _cache(tmp_path / "busy.h5", records[:4])
+    fold_cache(path, shard=(1, 2))
+    part = part_path(path, (1, 2))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import h5py, sys, time; f = h5py.File(sys.argv[1], 'r+'); "
+         "print('open', flush=True); time.sleep(60)", str(part)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        for force in (False, True):
+            with pytest.raises(CacheError, match="in use"):
+                fold_cache(path, force=force)
+            assert part.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert fold_cache(path).merged == 2

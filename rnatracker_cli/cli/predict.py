@@ -18,8 +18,9 @@ def predict(
         Optional[str], typer.Option("--attention", help="Also write attention weights per nucleotide as bedGraph.")
     ] = None,
     batch_nt: Annotated[
-        int, typer.Option("--batch-nt", help="Padded nucleotides per prediction batch.")
-    ] = 1_000_000,
+        Optional[int],
+        typer.Option("--batch-nt", help="Padded nucleotides per prediction batch (default 100,000 on CPU, 1,000,000 on CUDA)."),
+    ] = None,
     device: Device = "auto",
     bf16: Annotated[bool, typer.Option("--bf16", help="bfloat16 autocast (CUDA only).")] = False,
     force: Force = False,

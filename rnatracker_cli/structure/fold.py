@@ -163,8 +163,8 @@ class _Run:
             summary = FoldSummary(path, self.params, len(cache), workers=self.workers)
             parts = find_parts(path)
             if force:
-                cache.reset_structure()
                 parts = self._drop_foreign_parts(cache, parts, summary)
+                cache.reset_structure()
             cache.ensure_structure(self.params)
             done = cache.structure_done.copy()
             summary.already_done = int(done.sum())

@@ -7,12 +7,12 @@ import torch
 from scipy.stats import rankdata
 
 
-def kl_loss(log_q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """Batch-mean KL(p‖q) = Σ_f p log(p / q), with 0·log 0 = 0.
+def kl_rows(log_q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """KL(p‖q) = Σ_f p log(p / q) per row (0·log 0 = 0): float32 (batch,).
 
     log_q: float32 (batch, F) predicted log-probabilities; p: float32 (batch, F) targets.
     """
-    return (torch.xlogy(p, p) - p * log_q).sum(dim=1).mean()
+    return (torch.xlogy(p, p) - p * log_q).sum(dim=1)
 
 
 def kl_per_row(q: np.ndarray, p: np.ndarray, eps: float = 1e-12) -> np.ndarray:
