@@ -123,6 +123,7 @@ def test_train_cli_writes_the_run_directory(runner, small_cache, tmp_path):
 def test_train_cli_bad_inputs(runner, small_cache, tmp_path):
     res = runner.invoke(app, ["train", str(small_cache), "--out", str(tmp_path / "r"), "--encoding", "seqxstruct"])
     assert res.exit_code == 1 and "rnatracker fold" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "r").exists()  # nothing created on failure
     res = runner.invoke(app, ["train", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "r")])
     assert res.exit_code == 1 and "not found" in res.output
     res = runner.invoke(app, ["train", str(small_cache), "--out", str(tmp_path / "r"), "--arch", "bert"])

@@ -104,8 +104,8 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def prepare_run_dir(out: str | os.PathLike, force: bool) -> Path:
-    """Create ``out`` or accept an existing one; refuse to overwrite run outputs without force."""
+def check_run_dir(out: str | os.PathLike, force: bool) -> list[str]:
+    """Refuse to overwrite a run without ``force``; returns the run outputs present in ``out``."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{out} exists and is not a directory")
@@ -114,8 +114,16 @@ def prepare_run_dir(out: str | os.PathLike, force: bool) -> Path:
         raise OutputExistsError(f"{out} already holds a run ({', '.join(present)}); use --force to overwrite it")
     if not out.parent.is_dir():
         raise RNATrackerError(f"output folder {out.parent} does not exist")
+    return present
+
+
+def make_run_dir(out: str | os.PathLike, force: bool) -> Path:
+    """Create ``out`` (or reuse it); with ``force`` remove an older run's outputs first, so
+    that a directory never mixes two runs."""
+    out = Path(out)
+    present = check_run_dir(out, force)
     out.mkdir(exist_ok=True)
-    for name in present:  # --force: never leave a mix of two runs behind
+    for name in present:
         (out / name).unlink()
     return out
 
@@ -134,12 +142,13 @@ def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_optio
         encoding = get_encoding(config["encoding"])
         if len(cache) < 2:
             raise RNATrackerError(f"{cache.path} holds {len(cache)} transcript(s); training needs at least 2")
-        out_dir = prepare_run_dir(out, force)
+        check_run_dir(out, force)  # fail before reading the data
         data = load_training_set(cache, encoding)
         train_idx, val_idx = split_validation(len(cache), val_fraction, fit_options.seed, cache.genes)
         fractions = list(cache.fractions)
         provenance = {"cache": str(Path(cache_path).resolve()), "data_sha256": cache.content_sha256}
     train, val = data.subset(train_idx), (data.subset(val_idx) if len(val_idx) else None)
+    out_dir = make_run_dir(out, force)
     seed_everything(fit_options.seed)
     model = build_model(config)
     options = asdict(fit_options)
