@@ -27,7 +27,7 @@ from rnatracker_cli.io.writers import format_fasta
 from rnatracker_cli.model import build_model, default_config
 from rnatracker_cli.simulate import simulate_dataset
 from rnatracker_cli.training.checkpoint import load_model, save_checkpoint
-from rnatracker_cli.utils.device import resolve_device
+from rnatracker_cli.utils.device import limit_kernel_cache, resolve_device
 
 
 def _sync(device: torch.device) -> None:
@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    limit_kernel_cache()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

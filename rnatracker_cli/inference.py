@@ -11,8 +11,9 @@ input order. :meth:`Predictor.stream` does this over an iterator of records in b
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,12 +171,13 @@ class Predictor:
             self.model.train(was_training)
         return (probs, tracks) if attention else probs
 
-    def stream(self, records: Iterable, attention: bool = False,
+    def stream(self, records: Iterable, attention: bool = False, fold: Callable[[np.ndarray], np.ndarray] | None = None,
                chunk_nt: int = STREAM_CHUNK_NT, chunk_records: int = STREAM_CHUNK_RECORDS) -> Iterator[tuple]:
         """Yield ``(record, probs (F,), track or None)`` in input order for records with ``.codes``.
 
         Records are read in chunks of at most ``chunk_records`` records / ``chunk_nt``
         nucleotides (one record may exceed it), so memory does not grow with the input.
+        fold: codes → structure element codes, for models that read structure.
         """
         chunk: list = []
         held = 0
@@ -183,13 +185,14 @@ class Predictor:
             chunk.append(record)
             held += len(record.codes)
             if len(chunk) >= chunk_records or held >= chunk_nt:
-                yield from self._run_chunk(chunk, attention)
+                yield from self._run_chunk(chunk, attention, fold)
                 chunk, held = [], 0
         if chunk:
-            yield from self._run_chunk(chunk, attention)
+            yield from self._run_chunk(chunk, attention, fold)
 
-    def _run_chunk(self, chunk: list, attention: bool) -> Iterator[tuple]:
-        out = self.predict([r.codes for r in chunk], attention=attention)
+    def _run_chunk(self, chunk: list, attention: bool, fold) -> Iterator[tuple]:
+        structures = [fold(r.codes) for r in chunk] if fold is not None else None
+        out = self.predict([r.codes for r in chunk], structures=structures, attention=attention)
         probs, tracks = out if attention else (out, [None] * len(chunk))
         for record, p, track in zip(chunk, probs, tracks):
             yield record, p, track
@@ -248,18 +251,20 @@ def predict_fasta(model_path: str, fasta: str, out: str = "-", attention: str | 
     predictor = Predictor(loaded.model, loaded.config, dev, batch_nt=batch_nt, bf16=bf16)
     if attention is not None and not predictor.has_attention:
         raise RNATrackerError(f"--attention: a {loaded.config['arch']} model has no attention weights")
+    fold = None
     if predictor.encoding.needs_structure:
-        raise RNATrackerError(
-            f"{loaded.path} reads secondary structure (encoding {predictor.encoding.name}); "
-            "predict supports sequence-only models (encoding seq)"
-        )
+        # Fold each record on the fly with the settings the training cache was folded with.
+        from rnatracker_cli.structure import fold_sequence
+
+        params = loaded.training.get("structure_params") or {}
+        fold = functools.partial(fold_sequence, **{k: params[k] for k in ("window", "span", "cutoff") if k in params})
     started = time.perf_counter()
     n, nt = 0, 0
     with contextlib.ExitStack() as stack:
         table = stack.enter_context(open_output(out, force))
         track_out = stack.enter_context(open_output(attention, force)) if attention is not None else None
         table.write("\t".join(predict_columns(loaded.fractions)) + "\n")
-        for record, probs, track in predictor.stream(read_fasta(fasta), attention=attention is not None):
+        for record, probs, track in predictor.stream(read_fasta(fasta), attention=attention is not None, fold=fold):
             table.write(format_prediction(record.id, len(record.codes), probs, loaded.fractions))
             if track_out is not None:
                 track_out.write(format_bedgraph(record.id, track))

@@ -123,6 +123,7 @@ def test_registry_builds_every_architecture_and_rejects_unknown_ones():
         default_config("kmer-dnn", 2, encoding="seqxstruct")
     assert default_config("rnatracker", 2, mode="fixed")["max_len"] == 4000
     assert default_config("rnatracker", 2)["max_len"] is None
+    assert default_config("kmer-nn", 2)["length_feature"] is True  # log length is always a k-mer feature
 
 
 def test_paper_defaults():

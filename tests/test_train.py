@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from rnatracker_cli.alphabet import encode
 from rnatracker_cli.cli.app import app
 from rnatracker_cli.encoding import get_encoding
 from rnatracker_cli.errors import InputError, RNATrackerError
@@ -133,10 +134,16 @@ def test_train_cli_bad_inputs(runner, small_cache, tmp_path):
 
 
 def test_cli_defaults_match_the_library():
+    import inspect
+
     from rnatracker_cli.cli.train import train
 
-    defaults = train.__defaults__
-    assert DEFAULT_BATCH_NT in defaults and DEFAULT_PATIENCE in defaults
+    params = inspect.signature(train).parameters
+    assert params["batch_nt"].default == DEFAULT_BATCH_NT == FitOptions().batch_nt
+    assert params["patience"].default == DEFAULT_PATIENCE == FitOptions().patience
+    assert params["batch_size"].default == FitOptions().batch_size
+    assert params["epochs"].default == FitOptions().epochs == 100
+    assert params["mode"].default == "full" and params["length_feature"].default is False
 
 
 def test_checkpoint_round_trip_gives_identical_predictions(small_cache, tmp_path):
@@ -192,3 +199,31 @@ def test_resolve_device():
                 TrainingSet(np.array(["a"], dtype=object), [np.zeros(5, np.uint8)], None, np.array([5]),
                             np.array([[1.0, 0.0]], np.float32)),
                 None, FitOptions(epochs=1, bf16=True), torch.device("cpu"))
+
+
+def test_structure_encodings_train_on_a_folded_cache(runner, tmp_path):
+    rng = np.random.default_rng(2)
+    seqs = [rng.integers(0, 5, size=n).astype(np.uint8) for n in (80, 150, 300, 60, 220, 90)]
+    path = write_cache(tmp_path / "folded.h5", ids=[f"t{i}" for i in range(6)], sequences=seqs,
+                       targets=np.tile(np.array([[0.3, 0.7]], np.float32), (6, 1)), fractions=["a", "b"])
+    with Cache(path, "r+") as cache:
+        cache.ensure_structure({"test": True})
+        cache.write_structure(range(6), [rng.integers(0, 6, size=len(s)).astype(np.uint8) for s in seqs])
+    for encoding in ("seqxstruct", "seq+struct"):
+        out = tmp_path / encoding
+        res = runner.invoke(app, ["train", str(path), "--out", str(out), "--encoding", encoding, "--epochs", "1", "-q"])
+        assert res.exit_code == 0, res.output
+        assert json.loads((out / "config.json").read_text())["model"]["encoding"] == encoding
+        assert torch.load(out / "model.pt", weights_only=True)["training"]["structure_params"] == {"test": True}
+        fa = tmp_path / "x.fa"
+        fa.write_text(">x\nGGGGGGAAAACCCCCCTTTTTTTTTTGGGGGGAAAACCCCCCAAAAAAAAAAACGTACGTACGTACG\n>y\nACGTTGCA\n")
+        res = runner.invoke(app, ["predict", str(out), str(fa), "-q"])  # folded on the fly
+        assert res.exit_code == 0, res.output
+        rows = [line.split("\t") for line in res.stdout.splitlines()]
+        assert [r[0] for r in rows] == ["id", "x", "y"]
+        from rnatracker_cli.structure import fold_sequence
+
+        loaded = ckpt.load_model(out)
+        codes = [encode(line.strip())[0] for line in fa.read_text().splitlines()[1::2]]
+        expected = Predictor(loaded.model, loaded.config).predict(codes, structures=[fold_sequence(c) for c in codes])
+        np.testing.assert_allclose([[float(v) for v in r[2:-1]] for r in rows[1:]], expected, atol=5e-5)

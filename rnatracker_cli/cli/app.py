@@ -36,9 +36,9 @@ def _root(
 
 def _register() -> None:
     # Command modules are imported here (not at package import) to keep `--help` fast.
-    from rnatracker_cli.cli import cv, fold, predict, prepare, simulate, train
+    from rnatracker_cli.cli import cv, fold, predict, prepare, scan, simulate, train
 
-    for module in (simulate, prepare, fold, train, cv, predict):
+    for module in (simulate, prepare, fold, train, cv, predict, scan):
         module.register(app)
 
 

@@ -29,14 +29,16 @@ def predict(
 ) -> None:
     """Predict the distribution over compartments of each transcript: id, length, fractions, predominant."""
     from rnatracker_cli.inference import predict_fasta
+    from rnatracker_cli.utils.device import limit_kernel_cache
 
     con = console(quiet)
+    limit_kernel_cache()
     with cli_errors(debug):
         s = predict_fasta(model, fasta, out=out, attention=attention, device=device, batch_nt=batch_nt,
                           bf16=bf16, force=force)
         rate = s.nucleotides / s.seconds if s.seconds > 0 else float("inf")
         con.print(f"predicted {s.transcripts} transcripts ({s.nucleotides:,} nt) in {s.seconds:.1f}s "
-                  f"({rate:,.0f} nt/s) on {s.device}" + ("" if out == "-" else f" → {out}"))
+                  f"({rate:,.0f} nt/s) on {s.device}" + ("" if out == "-" else f" → {out}"), soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -55,8 +55,10 @@ def train(
 
     from rnatracker_cli.training.loop import FitOptions
     from rnatracker_cli.training.run import ModelOptions, train_run
+    from rnatracker_cli.utils.device import limit_kernel_cache
 
     con = console(quiet)
+    limit_kernel_cache()
     with cli_errors(debug):
         model_options = ModelOptions(arch=arch, encoding=encoding, mode=mode, max_len=max_len, length_feature=length_feature)
         fit_options = FitOptions(epochs=epochs, batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, seed=seed, bf16=bf16)
@@ -71,7 +73,7 @@ def train(
         def on_epoch(record, is_best: bool) -> None:
             rs = " ".join(f"{v:.3f}" for v in record.val_pearson)
             con.print(f"epoch {record.epoch:3d}  train {record.train_loss:.4f}  val {record.val_loss:.4f}  "
-                      f"pearson {rs}  {record.seconds:.1f}s{'  *' if is_best else ''}")
+                      f"pearson {rs}  {record.seconds:.1f}s{'  *' if is_best else ''}", soft_wrap=True)
             state["epoch"] = record.epoch + 1
             progress.reset(task, total=None, epoch=state["epoch"])
 
@@ -82,8 +84,8 @@ def train(
         how = "early stop" if summary.result.stopped_early else "all epochs"
         con.print(f"{summary.config['arch']} ({summary.config['mode']} mode, lr {summary.result.lr:g}) on "
                   f"{summary.n_train} + {summary.n_val} transcripts, {summary.device}: best epoch "
-                  f"{summary.result.best_epoch} of {len(summary.result.history)} ({how}), val loss {best.val_loss:.4f}")
-        con.print(f"wrote {summary.out}/model.pt, config.json, log.tsv, loss.png")
+                  f"{summary.result.best_epoch} of {len(summary.result.history)} ({how}), val loss {best.val_loss:.4f}", soft_wrap=True)
+        con.print(f"wrote {summary.out}/model.pt, config.json, log.tsv, loss.png", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

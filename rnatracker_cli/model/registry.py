@@ -52,7 +52,8 @@ def default_config(arch: str, n_fractions: int, *, encoding: str = "seq", mode: 
         raise RNATrackerError("--max-len must be positive")
     config: dict[str, Any] = {
         "arch": arch, "encoding": encoding, "mode": mode, "max_len": max_len,
-        "n_fractions": int(n_fractions), "length_feature": bool(length_feature),
+        # log length is always one of the k-mer models' features
+        "n_fractions": int(n_fractions), "length_feature": bool(length_feature) or arch in _KMER_DEFAULTS,
     }
     config.update(_KMER_DEFAULTS[arch] if arch in _KMER_DEFAULTS else _CNN_DEFAULTS)
     unknown = set(overrides) - set(config)
@@ -75,7 +76,6 @@ def build_model(config: dict) -> nn.Module:
                 length_feature=config.get("length_feature", False),
             )
         elif arch in _KMER_DEFAULTS:
-            # log length is always one of the k-mer models' features: length_feature is moot.
             model = KmerNet(config["n_fractions"], config["hidden_layers"], config["dropout"], config["k_max"])
         else:
             raise RNATrackerError(f"unknown architecture {arch!r} (expected one of {', '.join(ARCHITECTURES)})")

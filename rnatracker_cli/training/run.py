@@ -147,6 +147,8 @@ def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_optio
         train_idx, val_idx = split_validation(len(cache), val_fraction, fit_options.seed, cache.genes)
         fractions = list(cache.fractions)
         provenance = {"cache": str(Path(cache_path).resolve()), "data_sha256": cache.content_sha256}
+        if encoding.needs_structure:  # `predict` folds new transcripts with the same settings
+            provenance["structure_params"] = cache.structure_params
     train, val = data.subset(train_idx), (data.subset(val_idx) if len(val_idx) else None)
     out_dir = make_run_dir(out, force)
     seed_everything(fit_options.seed)

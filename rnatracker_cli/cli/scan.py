@@ -1,0 +1,86 @@
+"""`rnatracker scan-zipcodes`: sliding-mask zipcode search → BED (+ bedGraph track)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from rnatracker_cli.cli._common import cli_errors, console
+from rnatracker_cli.cli._options import Debug, Device, Force, Quiet, Seed
+
+
+def scan_zipcodes(
+    model: Annotated[str, typer.Argument(help="model.pt, or the run directory holding it.")],
+    fasta: Annotated[str, typer.Argument(help="Transcript FASTA (plain or gzipped; - for stdin).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Zipcode BED (BED6+4; BED12+4 with --gtf; - = stdout).")] = "-",
+    track: Annotated[
+        Optional[str],
+        typer.Option("--track", help="Also write per-nucleotide KL (largest KL of the windows covering it) as bedGraph."),
+    ] = None,
+    window: Annotated[int, typer.Option("--window", help="Masked window length (nt).")] = 100,
+    stride: Annotated[int, typer.Option("--stride", help="Step between window starts (nt).")] = 1,
+    min_kl: Annotated[float, typer.Option("--min-kl", help="Call windows whose KL exceeds this.")] = 0.0075,
+    merge_gap: Annotated[
+        int, typer.Option("--merge-gap", help="Merge called windows at most this many nt apart (0: overlapping or touching).")
+    ] = 0,
+    score_cap: Annotated[
+        Optional[float],
+        typer.Option("--score-cap", help="KL that maps to BED score 1000 (score = min(1000, round(1000·kl_peak/cap)); default 10 × --min-kl)."),
+    ] = None,
+    ids: Annotated[Optional[str], typer.Option("--ids", help="Scan only these transcripts (comma-separated).")] = None,
+    ids_file: Annotated[
+        Optional[str], typer.Option("--ids-file", help="Scan only the transcripts listed in this file (one id per line).")
+    ] = None,
+    gtf: Annotated[
+        Optional[str],
+        typer.Option("--gtf", help="Project regions (BED12+4, blocks across introns) and the track to genome coordinates."),
+    ] = None,
+    mask: Annotated[
+        str, typer.Option("--mask", help="zero: all-zero input columns (like padding); random: random bases, averaged.")
+    ] = "zero",
+    repeats: Annotated[int, typer.Option("--repeats", help="Random masks per window (--mask random).")] = 100,
+    method: Annotated[
+        str, typer.Option("--method", help="auto (fast exact path when the model allows it), fast or naive (full recomputation).")
+    ] = "auto",
+    batch_size: Annotated[
+        Optional[int],
+        typer.Option("--batch-size", help="Masked copies per forward batch (default 64 on CPU; 1024 fast / 256 naive on CUDA)."),
+    ] = None,
+    seed: Seed = 0,
+    device: Device = "auto",
+    force: Force = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Mask a sliding window along each transcript, score it by KL(original ‖ masked) and write regions above --min-kl as BED."""
+    from rnatracker_cli.interpret.scan import ScanOptions, parse_ids, scan_fasta
+    from rnatracker_cli.utils.device import limit_kernel_cache
+
+    limit_kernel_cache()  # the fast path's LSTM runs on a new length almost every batch
+    con = console(quiet)
+    with cli_errors(debug):
+        options = ScanOptions(window=window, stride=stride, min_kl=min_kl, merge_gap=merge_gap, score_cap=score_cap,
+                              mask=mask, repeats=repeats, seed=seed, method=method, batch_size=batch_size)
+        selected = parse_ids(ids, ids_file)
+
+        def on_skip(skip) -> None:
+            con.print(f"skipped {skip.id}: {skip.reason}")
+
+        s = scan_fasta(model, fasta, out=out, track=track, gtf=gtf, ids=selected, options=options, device=device,
+                       force=force, on_skip=on_skip)
+        rate = s.windows / s.seconds if s.seconds > 0 else float("inf")
+        con.print(f"scanned {s.transcripts} transcripts ({s.nucleotides:,} nt, {s.windows:,} windows) in "
+                  f"{s.seconds:.1f}s ({rate:,.0f} windows/s, {s.method} path, {s.device})"
+                  + ("" if out == "-" else f" → {out}"))
+        if s.skipped:
+            con.print(f"skipped {len(s.skipped)} transcripts shorter than the window ({window} nt)")
+        if s.truncated:
+            con.print(f"not scanned: the 5' ends of {s.truncated} transcripts longer than the model's {s.max_len:,}-nt "
+                      f"input ({s.unscanned_nt:,} nt in all)")
+        by = ", ".join(f"{f} {d} {n}" for (f, d), n in sorted(s.by_class.items())) or "none"
+        con.print(f"{s.regions} regions (KL > {min_kl:g}): {by}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("scan-zipcodes")(scan_zipcodes)

@@ -1,0 +1,279 @@
+"""`scan-zipcodes` end to end: FASTA → window scores → regions → BED (+ bedGraph track).
+
+Transcripts are read one at a time (stdin works), scanned with
+:func:`rnatracker_cli.interpret.zipcodes.scan_transcript`, and their regions collected; the
+BED (and track) are written at the end, sorted, atomically. See docs/zipcodes.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rnatracker_cli import __version__
+from rnatracker_cli.encoding import get_encoding
+from rnatracker_cli.errors import InputError, RNATrackerError
+from rnatracker_cli.interpret.perturb import MaskSpec, transcript_key
+from rnatracker_cli.interpret.zipcodes import (
+    DEFAULT_MIN_KL,
+    DEFAULT_STRIDE,
+    DEFAULT_WINDOW,
+    SCORE_CAP_FACTOR,
+    ScanSettings,
+    bed_score,
+    call_regions,
+    kl_track,
+    region_name,
+    scan_transcript,
+)
+from rnatracker_cli.io.atomic import check_output, open_output
+from rnatracker_cli.io.bed import TranscriptIndex, ZipcodeRecord, format_bedgraph, genomic_blocks, project_track, write_bed
+from rnatracker_cli.io.fasta import read_fasta
+from rnatracker_cli.io.tables import strip_version
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """Everything that shapes the result (recorded in the BED's comment line).
+
+    score_cap: KL that maps to BED score 1000 (None = :data:`SCORE_CAP_FACTOR` × min_kl, or
+    × the default min_kl when min_kl is 0);
+    repeats: random masks per window (``mask="random"`` only).
+    """
+
+    window: int = DEFAULT_WINDOW
+    stride: int = DEFAULT_STRIDE
+    min_kl: float = DEFAULT_MIN_KL
+    merge_gap: int = 0
+    score_cap: float | None = None
+    mask: str = "zero"
+    repeats: int = 100
+    seed: int = 0
+    method: str = "auto"
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.min_kl >= 0:
+            raise RNATrackerError("--min-kl must be at least 0")
+        if self.merge_gap < 0:
+            raise RNATrackerError("--merge-gap must be at least 0")
+        if self.score_cap is not None and not self.score_cap > 0:
+            raise RNATrackerError("--score-cap must be positive")
+        self.settings()  # validates window, stride, mask, repeats, method, batch size
+
+    @property
+    def cap(self) -> float:
+        if self.score_cap is not None:
+            return self.score_cap
+        return SCORE_CAP_FACTOR * (self.min_kl if self.min_kl > 0 else DEFAULT_MIN_KL)
+
+    def settings(self) -> ScanSettings:
+        mask = MaskSpec(self.mask, self.repeats if self.mask == "random" else 1, self.seed)
+        return ScanSettings(self.window, self.stride, mask, self.method, self.batch_size)
+
+    def describe(self) -> str:
+        text = (f"window={self.window} stride={self.stride} min_kl={self.min_kl:g} merge_gap={self.merge_gap} "
+                f"score_cap={self.cap:g} mask={self.mask}")
+        if self.mask == "random":
+            text += f" repeats={self.repeats} seed={self.seed}"
+        return text
+
+
+@dataclass
+class Skipped:
+    """A transcript that was not scanned, and why."""
+
+    id: str
+    length: int
+    reason: str
+
+
+@dataclass
+class ScanSummary:
+    """What a scan did (for the stderr summary)."""
+
+    transcripts: int = 0
+    nucleotides: int = 0
+    windows: int = 0
+    regions: int = 0
+    by_class: Counter = field(default_factory=Counter)  # (fraction, direction) → regions
+    skipped: list[Skipped] = field(default_factory=list)
+    truncated: int = 0  # transcripts whose 5' end lies outside a fixed-length input
+    unscanned_nt: int = 0
+    seconds: float = 0.0
+    device: str = ""
+    method: str = ""
+    model: str = ""
+    max_len: int | None = None
+
+
+def parse_ids(ids: str | None, ids_file: str | None) -> list[str] | None:
+    """Ids from ``--ids A,B`` and/or ``--ids-file`` (one per line, ``#`` comments); None = all."""
+    if ids is None and ids_file is None:
+        return None
+    out: list[str] = []
+    if ids is not None:
+        out += [t.strip() for t in ids.split(",") if t.strip()]
+    if ids_file is not None:
+        p = Path(ids_file)
+        if not p.is_file():
+            raise InputError(f"{p}: file not found")
+        for line in p.read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                out.append(line.split()[0])
+    if not out:
+        raise InputError("--ids/--ids-file: no transcript ids given")
+    return list(dict.fromkeys(out))
+
+
+class _Selection:
+    """Matches FASTA ids against requested ids, exactly or without version suffixes."""
+
+    def __init__(self, ids: list[str] | None) -> None:
+        self.ids = ids
+        self.keys = None if ids is None else {strip_version(i): i for i in ids}
+        self.found: set[str] = set()
+
+    def wants(self, record_id: str) -> bool:
+        if self.keys is None:
+            return True
+        asked = self.keys.get(strip_version(record_id))
+        if asked is None:
+            return False
+        self.found.add(asked)
+        return True
+
+    def check(self, where: str) -> None:
+        if self.ids is None:
+            return
+        missing = [i for i in self.ids if i not in self.found]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise InputError(f"{len(missing)} requested id(s) not in {where}: {shown}")
+
+
+def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = None, gtf: str | None = None,
+               ids: list[str] | None = None, options: ScanOptions | None = None, device: str = "auto",
+               force: bool = False, on_skip: Callable[[Skipped], None] | None = None,
+               on_transcript: Callable[[str, int], None] | None = None) -> ScanSummary:
+    """Scan every (selected) transcript of ``fasta``; write the BED to ``out`` (``-`` = stdout).
+
+    track: bedGraph of per-nucleotide KL; gtf: project BED rows (BED12+4) and the track to
+    genomic coordinates. Outputs are checked before any work and written atomically at the
+    end. on_skip/on_transcript: callbacks for skipped transcripts and for each scanned one
+    (id, windows).
+    """
+    from rnatracker_cli.io.gtf import read_gtf
+    from rnatracker_cli.training.checkpoint import load_model
+    from rnatracker_cli.utils.device import resolve_device
+
+    options = options or ScanOptions()
+    settings = options.settings()
+    if track is not None and str(track) == "-" and str(out) == "-":
+        raise RNATrackerError("--track and --out cannot both be stdout")
+    if track is not None and str(track) == str(out):
+        raise RNATrackerError("--track and --out must be different files")
+    check_output(out, force)
+    if track is not None:
+        check_output(track, force)
+    selection = _Selection(ids)
+    where = "<stdin>" if str(fasta) == "-" else str(fasta)
+    if ids is not None and str(fasta) != "-":
+        # Fail before the (long) scan when an id is missing; stdin can only be checked at the end.
+        for record in read_fasta(fasta):
+            selection.wants(record.id)
+        selection.check(where)
+        selection = _Selection(ids)
+    dev = resolve_device(device)
+    loaded = load_model(model_path, dev)
+    config, fractions = loaded.config, loaded.fractions
+    encoding = get_encoding(config.get("encoding", "seq"))
+    index = TranscriptIndex(read_gtf(gtf)) if gtf is not None else None
+    fold = None
+    if encoding.needs_structure:
+        # Fold each transcript on the fly with the settings its training cache was folded with.
+        from rnatracker_cli.structure import fold_sequence
+
+        params = loaded.training.get("structure_params") or {}
+        fold = functools.partial(fold_sequence, **{k: params[k] for k in ("window", "span", "cutoff") if k in params})
+    summary = ScanSummary(device=str(dev), model=str(loaded.path), max_len=config.get("max_len"))
+    records: list[ZipcodeRecord] = []
+    tracks: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
+    methods: set[str] = set()
+    started = time.perf_counter()
+    for record in read_fasta(fasta):
+        if not selection.wants(record.id):
+            continue
+        length = len(record.codes)
+        model_tx = index.get(record.id, length, str(gtf)) if index is not None else None
+        structure = fold(record.codes) if fold is not None else None
+        scores = scan_transcript(loaded.model, config, record.codes, settings, dev, structure,
+                                 key=transcript_key(record.id))
+        lo, hi = scores.scanned
+        if len(scores.starts) == 0:
+            part = "transcript" if (lo, hi) == (0, length) else f"scanned part ({hi - lo} of {length} nt)"
+            skip = Skipped(record.id, length, f"window ({options.window} nt) longer than the {part}")
+            summary.skipped.append(skip)
+            if on_skip is not None:
+                on_skip(skip)
+            continue
+        methods.add(scores.method)
+        summary.transcripts += 1
+        summary.nucleotides += length
+        summary.windows += len(scores.starts)
+        if lo > 0:
+            summary.truncated += 1
+            summary.unscanned_nt += lo
+        for region in call_regions(scores, options.window, options.min_kl, options.merge_gap):
+            rec = ZipcodeRecord(record.id, region.start, region.end, region_name(record.id, region, fractions),
+                                bed_score(region.kl_peak, options.cap), "+", region.kl_peak,
+                                fractions[region.fraction], region.direction, region.deltas)
+            if model_tx is not None:
+                blocks = genomic_blocks(model_tx, region.start, region.end)
+                rec.chrom, rec.strand, rec.blocks = model_tx.chrom, model_tx.strand, blocks
+                rec.start, rec.end = blocks[0][0], blocks[-1][1]
+            records.append(rec)
+            summary.by_class[(rec.fraction, rec.direction)] += 1
+        if track is not None:
+            t = kl_track(scores, options.window)
+            if model_tx is not None:
+                tracks.append((model_tx.chrom, *project_track(model_tx, t.starts, t.ends, t.values)))
+            else:
+                tracks.append((record.id, t.starts, t.ends, t.values))
+        if on_transcript is not None:
+            on_transcript(record.id, len(scores.starts))
+    selection.check(where)
+    summary.regions = len(records)
+    summary.method = "+".join(sorted(methods)) or "none"
+    comment = (f"rnatracker {__version__} scan-zipcodes model={loaded.path} {options.describe()} "
+               f"fractions={','.join(fractions)} coordinates={'genome' if index is not None else 'transcript'}")
+    with contextlib.ExitStack() as stack:
+        handle = stack.enter_context(open_output(out, force))
+        track_handle = stack.enter_context(open_output(track, force)) if track is not None else None
+        write_bed(handle, records, bed12=index is not None, comment=comment)
+        if track_handle is not None:
+            _write_track(track_handle, tracks)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _write_track(handle, tracks: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> None:
+    """bedGraph sorted by chrom (byte order) then start."""
+    by_chrom: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for chrom, s, e, v in tracks:
+        by_chrom.setdefault(chrom, []).append((s, e, v))
+    for chrom in sorted(by_chrom, key=lambda c: c.encode("utf-8")):
+        parts = by_chrom[chrom]
+        s = np.concatenate([p[0] for p in parts])
+        e = np.concatenate([p[1] for p in parts])
+        v = np.concatenate([p[2] for p in parts])
+        order = np.lexsort((e, s))
+        handle.write(format_bedgraph(chrom, s[order], e[order], v[order]))
