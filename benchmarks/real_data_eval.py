@@ -28,7 +28,7 @@ from rnatracker_cli.inference import Predictor
 from rnatracker_cli.io.cache import Cache
 from rnatracker_cli.training.checkpoint import load_model
 from rnatracker_cli.training.data import load_training_set, split_validation
-from rnatracker_cli.training.metrics import auroc, pearson_per_fraction
+from rnatracker_cli.evaluation.metrics import pearson, roc_auc
 
 
 def main() -> None:
@@ -50,10 +50,10 @@ def main() -> None:
             loaded = load_model(run)
             data = load_training_set(cache, get_encoding(loaded.config["encoding"]), val)
             probs = Predictor(loaded.model, loaded.config).predict(data.sequences, nt_lengths=data.nt_lengths)
-            r = pearson_per_fraction(probs, data.targets)
+            r = pearson(probs, data.targets, axis=0)
             labels = data.targets[:, pos] > 0.5
-            model_auc = auroc(probs[:, pos], labels)
-            length_auc = auroc(np.log(data.nt_lengths), labels)
+            model_auc = roc_auc(labels, probs[:, pos])
+            length_auc = roc_auc(labels, np.log(data.nt_lengths))
             ckpt = loaded.training
             print(f"{Path(run).name:<14}{loaded.config['arch']:<12}{str(loaded.config.get('length_feature')):>9}"
                   f"{ckpt['lr']:>8g}{ckpt['best_epoch']:>5}/{ckpt['epochs']:<4}{len(val):>7}"

@@ -5,7 +5,7 @@ from scipy.stats import pearsonr, spearmanr
 
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.evaluation.compare import delong_components, delong_test, paired_bootstrap_pearson
-from rnatracker_cli.evaluation.folds import assign_folds, validation_split
+from rnatracker_cli.evaluation.folds import assign_folds
 from rnatracker_cli.evaluation.metrics import average_precision, evaluate, kl_divergence, roc_auc, roc_curve
 
 
@@ -133,11 +133,3 @@ def test_fold_errors():
         assign_folds(np.zeros(3, int), 4)
     with pytest.raises(RNATrackerError, match="more than the 2 genes"):
         assign_folds(np.zeros(6, int), 3, np.array(list("aabbba")))
-
-
-def test_validation_split_keeps_groups_whole():
-    genes = np.repeat(np.arange(50), 4)
-    held = validation_split(200, genes, 0.1, seed=0)
-    assert 20 <= held.sum() <= 24
-    for g in range(50):
-        assert len(set(held[genes == g])) == 1

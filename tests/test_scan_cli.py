@@ -311,3 +311,82 @@ def test_random_mask_is_seeded(runner, model_path, tmp_path):
     assert a.exit_code == 0, a.output
     assert a.stdout == b.stdout and a.stdout != c.stdout
     assert "mask=random repeats=3 seed=5" in a.stdout.splitlines()[0]
+
+
+def test_structure_model_folds_each_transcript(runner, tmp_path):
+    """seq+struct models: transcripts are folded on the fly (the model's fold settings)."""
+    from rnatracker_cli.interpret.zipcodes import ScanSettings, scan_transcript
+    from rnatracker_cli.structure import fold_sequence
+    from rnatracker_cli.training.checkpoint import load_model
+
+    path = _checkpoint(tmp_path, "rnatracker", encoding="seq+struct")
+    codes = np.random.default_rng(5).integers(0, 4, size=150).astype(np.uint8)
+    res = _scan(runner, path, "-", "--window", 20, "--stride", 10, "--min-kl", 0, "--score-cap", 1,
+                "--track", tmp_path / "t.bg", input=format_fasta("s", decode(codes)))
+    assert res.exit_code == 0, res.output
+    loaded = load_model(path)
+    expected = scan_transcript(loaded.model, loaded.config, codes, ScanSettings(window=20, stride=10, method="naive"),
+                               structure=fold_sequence(codes))
+    rows = _bed_rows(res.stdout)
+    assert len(rows) == 1 and float(rows[0][6]) == pytest.approx(expected.kl.max(), rel=1e-4)
+
+
+def test_interrupted_scan_resumes_to_identical_output(sim_dir, model_path, tmp_path):
+    from rnatracker_cli.interpret.scan import ScanOptions, scan_fasta
+
+    options = ScanOptions(stride=25, min_kl=float(MIN_KL))
+    ids = sorted(read_fasta_ids(sim_dir))[:6]
+    ref = scan_fasta(str(model_path), str(sim_dir / "transcripts.fa"), str(tmp_path / "ref.bed"),
+                     track=str(tmp_path / "ref.bg"), ids=ids, options=options)
+    assert not (tmp_path / "ref.bed.part").exists()
+    seen = []
+
+    def stop_after_three(result):
+        seen.append(result.id)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "z.bed"
+    with pytest.raises(KeyboardInterrupt):
+        scan_fasta(str(model_path), str(sim_dir / "transcripts.fa"), str(out), track=str(tmp_path / "z.bg"),
+                   ids=ids, options=options, on_transcript=stop_after_three)
+    assert not out.exists() and (tmp_path / "z.bed.part").exists()
+    # Other settings: refused without --force.
+    with pytest.raises(Exception, match="other settings"):
+        scan_fasta(str(model_path), str(sim_dir / "transcripts.fa"), str(out), track=str(tmp_path / "z.bg"),
+                   ids=ids, options=ScanOptions(stride=30, min_kl=float(MIN_KL)))
+    again = scan_fasta(str(model_path), str(sim_dir / "transcripts.fa"), str(out), track=str(tmp_path / "z.bg"),
+                       ids=ids, options=options)
+    assert again.resumed == 3 and again.transcripts == ref.transcripts == 6
+    assert out.read_text() == (tmp_path / "ref.bed").read_text()
+    assert (tmp_path / "z.bg").read_text() == (tmp_path / "ref.bg").read_text()
+    assert not (tmp_path / "z.bed.part").exists()
+
+
+def read_fasta_ids(sim_dir):
+    return [r.id for r in read_fasta(sim_dir / "transcripts.fa")]
+
+
+def test_progress_file_drops_uncommitted_blocks(tmp_path):
+    import json
+
+    from rnatracker_cli.interpret.progress import HEADER, VERSION, Progress, read_part
+
+    signature = {"model_sha256": "x", "settings": "s", "fractions": "a,b", "track": True}
+    part = tmp_path / "z.bed.part"
+    part.write_text(
+        f"{HEADER}\t{VERSION}\t{json.dumps(signature, sort_keys=True)}\n"
+        "R\tt1\t0\t120\t10\t0.5\t1\tenhancing\t0.25,-0.25\nK\tt1\t0\t120\t0.5\nD\tt1\t300\t201\t0\tfast\n"
+        "S\tt2\t40\twindow (100 nt) longer than the transcript\n"
+        "R\tt3\t5\t150\t7\t0.1\t0\trepressive\t0.1,-0.1\nK\tt3\t5\t15"  # interrupted
+    )
+    done = read_part(part, signature)
+    assert sorted(done) == ["t1", "t2"]
+    (r,) = done["t1"].regions
+    assert (r.start, r.end, r.peak, r.kl_peak, r.fraction, r.direction) == (0, 120, 10, 0.5, 1, "enhancing")
+    assert done["t1"].windows == 201 and done["t1"].track.values.tolist() == [0.5]
+    assert done["t2"].skipped.startswith("window")
+    assert read_part(part, {**signature, "settings": "other"}) is None
+    progress = Progress(tmp_path / "z.bed", signature, force=False)
+    progress.close(finished=False)
+    assert "t3" not in part.read_text() and sorted(read_part(part, signature)) == ["t1", "t2"]

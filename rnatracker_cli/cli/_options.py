@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -13,4 +13,31 @@ Seed = Annotated[int, typer.Option("--seed", help="Random seed (recorded with th
 Workers = Annotated[int, typer.Option("--workers", help="Worker processes (>= 1).")]
 Device = Annotated[
     str, typer.Option("--device", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")
+]
+
+# -- model and training options shared by `train` and `cv` -------------------------------------
+Mode = Annotated[
+    str, typer.Option("--mode", help="full: every nucleotide, length-batched; fixed: 5'-truncated/padded to --max-len.")
+]
+Input = Annotated[
+    str,
+    typer.Option("--input", "--encoding",
+                 help="Input encoding: seq, seqxstruct or seq+struct (structure needs `rnatracker fold`)."),
+]
+MaxLen = Annotated[
+    Optional[int],
+    typer.Option("--max-len", help="Input length (fixed mode, default 4000); in full mode an optional 5' truncation."),
+]
+LengthFeature = Annotated[
+    bool, typer.Option("--length-feature", help="Join log(transcript length) to the context vector (not in the paper).")
+]
+Epochs = Annotated[int, typer.Option("--epochs", help="Maximum number of epochs.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Transcripts per batch (fixed mode; a cap in full mode).")]
+BatchNt = Annotated[int, typer.Option("--batch-nt", help="Full mode: padded nucleotides per batch (rows × longest row).")]
+Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default 1e-3 in both modes; see docs/model.md).")]
+Patience = Annotated[
+    int, typer.Option("--patience", help="Stop after this many epochs without a lower validation loss (0 = never).")
+]
+ValFraction = Annotated[
+    float, typer.Option("--val-fraction", help="Share of the training transcripts (whole genes) held out for early stopping.")
 ]

@@ -9,7 +9,12 @@ import typer
 from rich.table import Table
 
 from rnatracker_cli.cli._common import cli_errors, console
-from rnatracker_cli.cli._options import Debug, Device, Quiet, Seed
+from rnatracker_cli.cli._options import (
+    BatchNt, BatchSize, Debug, Device, Epochs, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed, ValFraction,
+)
+from rnatracker_cli.defaults import (
+    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
+)
 from rnatracker_cli.errors import RNATrackerError
 
 
@@ -23,20 +28,16 @@ def cv(
     fold: Annotated[
         Optional[int], typer.Option("--fold", help="Run only fold K (1-based), e.g. as one cluster job; metrics need a run without it.")
     ] = None,
-    mode: Annotated[str, typer.Option("--mode", help="full (every nucleotide, length-batched) or fixed (--max-len, 5' truncation).")] = "full",
-    input_: Annotated[
-        str, typer.Option("--input", "--encoding", help="Input encoding of the CNN models: seq, seqxstruct or seq+struct.")
-    ] = "seq",
-    max_len: Annotated[Optional[int], typer.Option("--max-len", help="Input length (fixed mode default 4000).")] = None,
-    length_feature: Annotated[bool, typer.Option("--length-feature", help="Join log(length) to the context vector.")] = False,
-    epochs: Annotated[int, typer.Option("--epochs", help="Maximum epochs per (model, fold).")] = 100,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Transcripts per batch (fixed mode; a cap in full mode).")] = 256,
-    batch_nt: Annotated[int, typer.Option("--batch-nt", help="Full mode: padded nucleotides per batch.")] = 250_000,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default: as `train`).")] = None,
-    patience: Annotated[int, typer.Option("--patience", help="Early-stopping patience in epochs (0 = never).")] = 10,
-    val_fraction: Annotated[
-        float, typer.Option("--val-fraction", help="Share of each fold's training part held out for early stopping.")
-    ] = 0.1,
+    mode: Mode = "full",
+    input_: Input = "seq",
+    max_len: MaxLen = None,
+    length_feature: LengthFeature = False,
+    epochs: Epochs = DEFAULT_EPOCHS,
+    batch_size: BatchSize = DEFAULT_BATCH_SIZE,
+    batch_nt: BatchNt = DEFAULT_BATCH_NT,
+    lr: Lr = None,
+    patience: Patience = DEFAULT_PATIENCE,
+    val_fraction: ValFraction = DEFAULT_VAL_FRACTION,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Paired bootstrap resamples for Pearson differences.")] = 1000,
     seed: Seed = 0,
     device: Device = "auto",
@@ -46,7 +47,9 @@ def cv(
     """Cross-validate models on identical folds: out-of-fold predictions, metrics, the paper's
     Table 1 layout, paired tests (DeLong, bootstrap) and plots. Re-running resumes."""
     from rnatracker_cli.evaluation.cv import CVOptions, run_cv
+    from rnatracker_cli.utils.device import limit_kernel_cache
 
+    limit_kernel_cache()
     con = console(quiet)
     with cli_errors(debug):
         if bootstrap < 100:

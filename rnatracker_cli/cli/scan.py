@@ -64,8 +64,8 @@ def scan_zipcodes(
                               mask=mask, repeats=repeats, seed=seed, method=method, batch_size=batch_size)
         selected = parse_ids(ids, ids_file)
 
-        def on_skip(skip) -> None:
-            con.print(f"skipped {skip.id}: {skip.reason}")
+        def on_skip(result) -> None:
+            con.print(f"skipped {result.id}: {result.skipped}")
 
         s = scan_fasta(model, fasta, out=out, track=track, gtf=gtf, ids=selected, options=options, device=device,
                        force=force, on_skip=on_skip)
@@ -73,6 +73,8 @@ def scan_zipcodes(
         con.print(f"scanned {s.transcripts} transcripts ({s.nucleotides:,} nt, {s.windows:,} windows) in "
                   f"{s.seconds:.1f}s ({rate:,.0f} windows/s, {s.method} path, {s.device})"
                   + ("" if out == "-" else f" → {out}"))
+        if s.resumed:
+            con.print(f"resumed: {s.resumed} transcripts taken from the interrupted run's {out}.part")
         if s.skipped:
             con.print(f"skipped {len(s.skipped)} transcripts shorter than the window ({window} nt)")
         if s.truncated:

@@ -8,7 +8,13 @@ from typing import Annotated, Optional
 import typer
 
 from rnatracker_cli.cli._common import cli_errors, console
-from rnatracker_cli.cli._options import Debug, Device, Force, Quiet, Seed
+from rnatracker_cli.cli._options import (
+    BatchNt, BatchSize, Debug, Device, Epochs, Force, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed,
+    ValFraction,
+)
+from rnatracker_cli.defaults import (
+    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
+)
 
 
 def train(
@@ -17,32 +23,16 @@ def train(
     arch: Annotated[
         str, typer.Option("--arch", help="Architecture: rnatracker, nolstm, noattention, kmer-dnn or kmer-nn.")
     ] = "rnatracker",
-    encoding: Annotated[
-        str, typer.Option("--encoding", help="Input encoding: seq, seqxstruct or seq+struct (structure needs `rnatracker fold`).")
-    ] = "seq",
-    mode: Annotated[
-        str, typer.Option("--mode", help="full: every nucleotide, length-batched; fixed: 5'-truncated/padded to --max-len.")
-    ] = "full",
-    max_len: Annotated[
-        Optional[int], typer.Option("--max-len", help="Input length (fixed mode, default 4000); in full mode an optional 5' truncation.")
-    ] = None,
-    length_feature: Annotated[
-        bool, typer.Option("--length-feature", help="Join log(transcript length) to the context vector (not in the paper).")
-    ] = False,
-    epochs: Annotated[int, typer.Option("--epochs", help="Maximum number of epochs.")] = 100,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Transcripts per batch (fixed mode; a cap in full mode).")] = 256,
-    batch_nt: Annotated[
-        int, typer.Option("--batch-nt", help="Full mode: padded nucleotides per batch (rows × longest row).")
-    ] = 250_000,
-    lr: Annotated[
-        Optional[float], typer.Option("--lr", help="Learning rate (default 1e-3 in both modes; see docs/model.md).")
-    ] = None,
-    patience: Annotated[
-        int, typer.Option("--patience", help="Stop after this many epochs without a lower validation loss (0 = never).")
-    ] = 10,
-    val_fraction: Annotated[
-        float, typer.Option("--val-fraction", help="Share of transcripts (whole genes) held out for validation.")
-    ] = 0.1,
+    encoding: Input = "seq",
+    mode: Mode = "full",
+    max_len: MaxLen = None,
+    length_feature: LengthFeature = False,
+    epochs: Epochs = DEFAULT_EPOCHS,
+    batch_size: BatchSize = DEFAULT_BATCH_SIZE,
+    batch_nt: BatchNt = DEFAULT_BATCH_NT,
+    lr: Lr = None,
+    patience: Patience = DEFAULT_PATIENCE,
+    val_fraction: ValFraction = DEFAULT_VAL_FRACTION,
     seed: Seed = 0,
     device: Device = "auto",
     bf16: Annotated[bool, typer.Option("--bf16", help="bfloat16 autocast (CUDA only).")] = False,

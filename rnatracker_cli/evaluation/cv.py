@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from rnatracker_cli import __version__
+from rnatracker_cli.defaults import (
+    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
+)
 from rnatracker_cli.encoding import get_encoding
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.evaluation import report
@@ -55,12 +58,12 @@ class CVOptions:
     encoding: str = "seq"
     max_len: int | None = None
     length_feature: bool = False
-    val_fraction: float = 0.1
-    epochs: int = 100
-    batch_size: int = 256
-    batch_nt: int = 250_000
+    val_fraction: float = DEFAULT_VAL_FRACTION
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_nt: int = DEFAULT_BATCH_NT
     lr: float | None = None
-    patience: int = 10
+    patience: int = DEFAULT_PATIENCE
     n_boot: int = 1000
 
 

@@ -55,20 +55,3 @@ def assign_folds(labels: np.ndarray, n_folds: int, groups: np.ndarray | None = N
         per_class[fold] += counts[g]
         totals[fold] += sizes[g]
     return group_fold[codes]
-
-
-def validation_split(n_train: int, groups: np.ndarray | None, fraction: float, seed: int) -> np.ndarray:
-    """bool (n_train,): items held out for early stopping (whole groups, ≈ ``fraction``)."""
-    codes = _group_codes(groups, n_train)
-    n_groups = int(codes.max()) + 1 if n_train else 0
-    rng = np.random.default_rng(seed)
-    sizes = np.bincount(codes, minlength=n_groups)
-    held = np.zeros(n_groups, dtype=bool)
-    target = max(1, round(fraction * n_train))
-    total = 0
-    for g in rng.permutation(n_groups):
-        if total >= target:
-            break
-        held[g] = True
-        total += sizes[g]
-    return held[codes]

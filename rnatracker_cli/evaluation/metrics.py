@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-EPS = 1e-7
+EPS = 1e-12
 
 
 def pearson(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray | float:
@@ -32,10 +32,11 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return pearson(rankdata(x), rankdata(y))
 
 
-def kl_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """KL(p ‖ q) per row of (N, F) distributions, with q clipped at 1e-7 (0·log 0 = 0)."""
+def kl_divergence(p: np.ndarray, q: np.ndarray, eps: float = EPS) -> np.ndarray:
+    """KL(p ‖ q) per row of (N, F) distributions, float64 (N,), with q clipped at ``eps``
+    (0·log 0 = 0)."""
     p = np.asarray(p, dtype=np.float64)
-    q = np.clip(np.asarray(q, dtype=np.float64), EPS, None)
+    q = np.clip(np.asarray(q, dtype=np.float64), eps, None)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * (np.log(np.where(p > 0, p, 1)) - np.log(q)), 0.0)
     return terms.sum(axis=-1)

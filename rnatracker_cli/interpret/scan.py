@@ -34,8 +34,10 @@ from rnatracker_cli.interpret.zipcodes import (
     scan_transcript,
 )
 from rnatracker_cli.io.atomic import check_output, open_output
+from rnatracker_cli.interpret.progress import Progress, TranscriptResult, file_sha256
 from rnatracker_cli.io.bed import TranscriptIndex, ZipcodeRecord, format_bedgraph, genomic_blocks, project_track, write_bed
 from rnatracker_cli.io.fasta import read_fasta
+from rnatracker_cli.io.gtf import TranscriptModel
 from rnatracker_cli.io.tables import strip_version
 
 
@@ -78,35 +80,33 @@ class ScanOptions:
         mask = MaskSpec(self.mask, self.repeats if self.mask == "random" else 1, self.seed)
         return ScanSettings(self.window, self.stride, mask, self.method, self.batch_size)
 
-    def describe(self) -> str:
+    def describe(self, score: bool = True) -> str:
+        """Settings as ``key=value`` words (the score cap only with ``score``)."""
         text = (f"window={self.window} stride={self.stride} min_kl={self.min_kl:g} merge_gap={self.merge_gap} "
-                f"score_cap={self.cap:g} mask={self.mask}")
+                + (f"score_cap={self.cap:g} " if score else "") + f"mask={self.mask}")
         if self.mask == "random":
             text += f" repeats={self.repeats} seed={self.seed}"
         return text
 
 
 @dataclass
-class Skipped:
-    """A transcript that was not scanned, and why."""
-
-    id: str
-    length: int
-    reason: str
-
-
-@dataclass
 class ScanSummary:
-    """What a scan did (for the stderr summary)."""
+    """What a scan did (for the stderr summary).
+
+    skipped: transcripts not scanned (``.skipped`` holds the reason); truncated: scanned
+    transcripts whose 5' end lies outside a fixed-length input (``unscanned_nt`` in all);
+    resumed: transcripts taken from an interrupted run's progress file.
+    """
 
     transcripts: int = 0
     nucleotides: int = 0
     windows: int = 0
     regions: int = 0
     by_class: Counter = field(default_factory=Counter)  # (fraction, direction) → regions
-    skipped: list[Skipped] = field(default_factory=list)
-    truncated: int = 0  # transcripts whose 5' end lies outside a fixed-length input
+    skipped: list[TranscriptResult] = field(default_factory=list)
+    truncated: int = 0
     unscanned_nt: int = 0
+    resumed: int = 0
     seconds: float = 0.0
     device: str = ""
     method: str = ""
@@ -162,14 +162,15 @@ class _Selection:
 
 def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = None, gtf: str | None = None,
                ids: list[str] | None = None, options: ScanOptions | None = None, device: str = "auto",
-               force: bool = False, on_skip: Callable[[Skipped], None] | None = None,
-               on_transcript: Callable[[str, int], None] | None = None) -> ScanSummary:
+               force: bool = False, on_skip: Callable[[TranscriptResult], None] | None = None,
+               on_transcript: Callable[[TranscriptResult], None] | None = None) -> ScanSummary:
     """Scan every (selected) transcript of ``fasta``; write the BED to ``out`` (``-`` = stdout).
 
     track: bedGraph of per-nucleotide KL; gtf: project BED rows (BED12+4) and the track to
     genomic coordinates. Outputs are checked before any work and written atomically at the
-    end. on_skip/on_transcript: callbacks for skipped transcripts and for each scanned one
-    (id, windows).
+    end; with ``out`` a file, finished transcripts are kept in ``OUT.part`` so an interrupted
+    run resumes (:mod:`rnatracker_cli.interpret.progress`). on_skip/on_transcript: called
+    for each skipped / scanned transcript.
     """
     from rnatracker_cli.io.gtf import read_gtf
     from rnatracker_cli.training.checkpoint import load_model
@@ -204,65 +205,106 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
 
         params = loaded.training.get("structure_params") or {}
         fold = functools.partial(fold_sequence, **{k: params[k] for k in ("window", "span", "cutoff") if k in params})
+    progress = None
+    if str(out) != "-":
+        signature = {"model_sha256": file_sha256(loaded.path), "settings": options.describe(False),
+                     "fractions": ",".join(fractions), "track": track is not None}
+        progress = Progress(out, signature, force)
     summary = ScanSummary(device=str(dev), model=str(loaded.path), max_len=config.get("max_len"))
-    records: list[ZipcodeRecord] = []
-    tracks: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
-    methods: set[str] = set()
+    results: list[TranscriptResult] = []
+    models: dict[str, TranscriptModel] = {}
     started = time.perf_counter()
-    for record in read_fasta(fasta):
-        if not selection.wants(record.id):
-            continue
-        length = len(record.codes)
-        model_tx = index.get(record.id, length, str(gtf)) if index is not None else None
-        structure = fold(record.codes) if fold is not None else None
-        scores = scan_transcript(loaded.model, config, record.codes, settings, dev, structure,
-                                 key=transcript_key(record.id))
-        lo, hi = scores.scanned
-        if len(scores.starts) == 0:
-            part = "transcript" if (lo, hi) == (0, length) else f"scanned part ({hi - lo} of {length} nt)"
-            skip = Skipped(record.id, length, f"window ({options.window} nt) longer than the {part}")
-            summary.skipped.append(skip)
-            if on_skip is not None:
-                on_skip(skip)
-            continue
-        methods.add(scores.method)
-        summary.transcripts += 1
-        summary.nucleotides += length
-        summary.windows += len(scores.starts)
-        if lo > 0:
-            summary.truncated += 1
-            summary.unscanned_nt += lo
-        for region in call_regions(scores, options.window, options.min_kl, options.merge_gap):
-            rec = ZipcodeRecord(record.id, region.start, region.end, region_name(record.id, region, fractions),
-                                bed_score(region.kl_peak, options.cap), "+", region.kl_peak,
-                                fractions[region.fraction], region.direction, region.deltas)
-            if model_tx is not None:
-                blocks = genomic_blocks(model_tx, region.start, region.end)
-                rec.chrom, rec.strand, rec.blocks = model_tx.chrom, model_tx.strand, blocks
-                rec.start, rec.end = blocks[0][0], blocks[-1][1]
-            records.append(rec)
-            summary.by_class[(rec.fraction, rec.direction)] += 1
-        if track is not None:
-            t = kl_track(scores, options.window)
-            if model_tx is not None:
-                tracks.append((model_tx.chrom, *project_track(model_tx, t.starts, t.ends, t.values)))
+    finished = False
+    try:
+        for record in read_fasta(fasta):
+            if not selection.wants(record.id):
+                continue
+            length = len(record.codes)
+            if index is not None:
+                models[record.id] = index.get(record.id, length, str(gtf))
+            result = progress.done.get(record.id) if progress is not None else None
+            if result is not None and result.length == length:
+                summary.resumed += 1
             else:
-                tracks.append((record.id, t.starts, t.ends, t.values))
-        if on_transcript is not None:
-            on_transcript(record.id, len(scores.starts))
-    selection.check(where)
-    summary.regions = len(records)
-    summary.method = "+".join(sorted(methods)) or "none"
-    comment = (f"rnatracker {__version__} scan-zipcodes model={loaded.path} {options.describe()} "
-               f"fractions={','.join(fractions)} coordinates={'genome' if index is not None else 'transcript'}")
-    with contextlib.ExitStack() as stack:
-        handle = stack.enter_context(open_output(out, force))
-        track_handle = stack.enter_context(open_output(track, force)) if track is not None else None
-        write_bed(handle, records, bed12=index is not None, comment=comment)
-        if track_handle is not None:
-            _write_track(track_handle, tracks)
+                result = _scan_record(loaded.model, config, record, settings, options, dev, fold, track is not None)
+                if progress is not None:
+                    progress.add(result)
+            results.append(result)
+            if result.skipped is not None:
+                summary.skipped.append(result)
+                if on_skip is not None:
+                    on_skip(result)
+            elif on_transcript is not None:
+                on_transcript(result)
+        selection.check(where)
+        records, tracks = [], []
+        for result in results:
+            if result.skipped is not None:
+                continue
+            summary.transcripts += 1
+            summary.nucleotides += result.length
+            summary.windows += result.windows
+            summary.truncated += result.unscanned > 0
+            summary.unscanned_nt += result.unscanned
+            records += _bed_records(result, fractions, options.cap, models.get(result.id))
+            if result.track is not None:
+                tracks.append(_track_rows(result, models.get(result.id)))
+        for rec in records:
+            summary.by_class[(rec.fraction, rec.direction)] += 1
+        summary.regions = len(records)
+        summary.method = "+".join(sorted({r.method for r in results if r.skipped is None})) or "none"
+        comment = (f"rnatracker {__version__} scan-zipcodes model={loaded.path} {options.describe()} "
+                   f"fractions={','.join(fractions)} coordinates={'genome' if index is not None else 'transcript'}")
+        with contextlib.ExitStack() as stack:
+            handle = stack.enter_context(open_output(out, force))
+            track_handle = stack.enter_context(open_output(track, force)) if track is not None else None
+            write_bed(handle, records, bed12=index is not None, comment=comment)
+            if track_handle is not None:
+                _write_track(track_handle, tracks)
+        finished = True
+    finally:
+        if progress is not None:
+            progress.close(finished)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _scan_record(model, config: dict, record, settings, options: ScanOptions, device, fold, keep_track: bool) -> TranscriptResult:
+    """Scan one FASTA record into a :class:`TranscriptResult` (transcript coordinates)."""
+    length = len(record.codes)
+    structure = fold(record.codes) if fold is not None else None
+    scores = scan_transcript(model, config, record.codes, settings, device, structure, key=transcript_key(record.id))
+    lo, hi = scores.scanned
+    if len(scores.starts) == 0:
+        part = "transcript" if (lo, hi) == (0, length) else f"scanned part ({hi - lo} of {length} nt)"
+        return TranscriptResult(record.id, length, skipped=f"window ({options.window} nt) longer than the {part}")
+    return TranscriptResult(
+        record.id, length, call_regions(scores, options.window, options.min_kl, options.merge_gap),
+        kl_track(scores, options.window) if keep_track else None, len(scores.starts), lo, scores.method,
+    )
+
+
+def _bed_records(result: TranscriptResult, fractions: list[str], cap: float,
+                 model: TranscriptModel | None) -> list[ZipcodeRecord]:
+    """BED rows of one transcript's regions (projected to the genome when ``model``)."""
+    rows = []
+    for region in result.regions:
+        rec = ZipcodeRecord(result.id, region.start, region.end, region_name(result.id, region, fractions),
+                            bed_score(region.kl_peak, cap), "+", region.kl_peak, fractions[region.fraction],
+                            region.direction, region.deltas)
+        if model is not None:
+            blocks = genomic_blocks(model, region.start, region.end)
+            rec.chrom, rec.strand, rec.blocks = model.chrom, model.strand, blocks
+            rec.start, rec.end = blocks[0][0], blocks[-1][1]
+        rows.append(rec)
+    return rows
+
+
+def _track_rows(result: TranscriptResult, model: TranscriptModel | None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+    t = result.track
+    if model is not None:
+        return (model.chrom, *project_track(model, t.starts, t.ends, t.values))
+    return result.id, t.starts, t.ends, t.values
 
 
 def _write_track(handle, tracks: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> None:

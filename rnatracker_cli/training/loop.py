@@ -26,19 +26,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnatracker_cli.defaults import DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_PATIENCE
 from rnatracker_cli.encoding import get_encoding, make_batch, plan_batches
+from rnatracker_cli.evaluation.metrics import kl_divergence, pearson
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.training.data import TrainingSet
-from rnatracker_cli.training.metrics import kl_per_row, kl_rows, pearson_per_fraction
+from rnatracker_cli.training.metrics import kl_rows
 from rnatracker_cli.utils.device import bf16_supported
 
-#: Default learning rates per input mode (docs/model.md explains the full-mode choice).
-DEFAULT_LR = {"fixed": 1e-3, "full": 1e-3}
-DEFAULT_BATCH_SIZE = 256
-#: Default nucleotide budget per training batch in mode ``full`` (rows × padded width).
-DEFAULT_BATCH_NT = 250_000
-DEFAULT_PATIENCE = 10
 
 
 @dataclass
@@ -46,7 +42,7 @@ class FitOptions:
     """Optimisation settings. ``lr=None`` picks :data:`DEFAULT_LR` for the mode;
     ``patience=0`` disables early stopping."""
 
-    epochs: int = 100
+    epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_nt: int = DEFAULT_BATCH_NT
     lr: float | None = None
@@ -94,7 +90,7 @@ def evaluate(model: nn.Module, config: dict, data: TrainingSet, device: torch.de
     (batch_nt None = the device's prediction default)."""
     predictor = Predictor(model, config, device, batch_nt=batch_nt, bf16=bf16)
     probs = predictor.predict(data.sequences, data.structures, nt_lengths=data.nt_lengths)
-    return float(kl_per_row(probs, data.targets).mean()), pearson_per_fraction(probs, data.targets), probs
+    return float(kl_divergence(data.targets, probs).mean()), pearson(probs, data.targets, axis=0), probs
 
 
 def _normalization_batches(model, config, data: TrainingSet, device, batch_nt: int):

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rnatracker_cli import __version__
+from rnatracker_cli.defaults import DEFAULT_VAL_FRACTION
 from rnatracker_cli.encoding import get_encoding
 from rnatracker_cli.errors import OutputExistsError, RNATrackerError
 from rnatracker_cli.io.atomic import atomic_path
@@ -129,7 +130,7 @@ def make_run_dir(out: str | os.PathLike, force: bool) -> Path:
 
 
 def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_options: ModelOptions,
-              fit_options: FitOptions, val_fraction: float = 0.1, device: str = "auto", force: bool = False,
+              fit_options: FitOptions, val_fraction: float = DEFAULT_VAL_FRACTION, device: str = "auto", force: bool = False,
               on_epoch: Callable[[EpochRecord, bool], None] | None = None,
               on_batch: Callable[[int, int], None] | None = None) -> TrainSummary:
     """Train one model on ``cache_path`` and write the run directory ``out``."""

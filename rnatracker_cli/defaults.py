@@ -1,0 +1,14 @@
+"""Training defaults shared by the library and the CLI (no heavy imports here, so that
+`rnatracker --help` stays fast). See docs/model.md for why each value was chosen."""
+
+from __future__ import annotations
+
+#: Learning rate per input mode. The paper used 1e-4 in full mode with batch size 1; with
+#: length batching an epoch has few updates and 1e-3 learns much faster (docs/model.md).
+DEFAULT_LR = {"fixed": 1e-3, "full": 1e-3}
+DEFAULT_EPOCHS = 100
+DEFAULT_BATCH_SIZE = 256
+#: Padded nucleotides per training batch in mode ``full`` (rows × longest row).
+DEFAULT_BATCH_NT = 250_000
+DEFAULT_PATIENCE = 10
+DEFAULT_VAL_FRACTION = 0.1
