@@ -44,8 +44,11 @@ def cv(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Cross-validate models on identical folds: out-of-fold predictions, metrics, the paper's
-    Table 1 layout, paired tests (DeLong, bootstrap) and plots. Re-running resumes."""
+    """Cross-validate models on identical folds (metrics, Table 1, paired tests, plots); resumable.
+
+    Writes out-of-fold predictions, metrics.tsv, the paper's Table 1 layout (table.tsv),
+    paired tests (DeLong, bootstrap) in comparisons.tsv and plots/. Re-running resumes.
+    """
     from rnatracker_cli.evaluation.cv import CVOptions, run_cv
     from rnatracker_cli.utils.device import limit_kernel_cache
 
