@@ -54,6 +54,8 @@ def scan_zipcodes(
     debug: Debug = False,
 ) -> None:
     """Mask a sliding window along each transcript, score it by KL(original ‖ masked) and write regions above --min-kl as BED."""
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
     from rnatracker_cli.interpret.scan import ScanOptions, parse_ids, scan_fasta
     from rnatracker_cli.utils.device import limit_kernel_cache
 
@@ -64,11 +66,21 @@ def scan_zipcodes(
                               mask=mask, repeats=repeats, seed=seed, method=method, batch_size=batch_size)
         selected = parse_ids(ids, ids_file)
 
+        progress = Progress(TextColumn("scanning: {task.completed} transcripts, {task.fields[windows]:,} windows"),
+                            TimeElapsedColumn(), console=con, transient=True, disable=quiet or not con.is_terminal)
+        task = progress.add_task("scan", total=None, windows=0)
+        done = {"windows": 0}
+
         def on_skip(result) -> None:
             con.print(f"skipped {result.id}: {result.skipped}")
 
-        s = scan_fasta(model, fasta, out=out, track=track, gtf=gtf, ids=selected, options=options, device=device,
-                       force=force, on_skip=on_skip)
+        def on_transcript(result) -> None:
+            done["windows"] += result.windows
+            progress.update(task, advance=1, windows=done["windows"])
+
+        with progress:
+            s = scan_fasta(model, fasta, out=out, track=track, gtf=gtf, ids=selected, options=options, device=device,
+                           force=force, on_skip=on_skip, on_transcript=on_transcript)
         rate = s.windows / s.seconds if s.seconds > 0 else float("inf")
         con.print(f"scanned {s.transcripts} transcripts ({s.nucleotides:,} nt, {s.windows:,} windows) in "
                   f"{s.seconds:.1f}s ({rate:,.0f} windows/s, {s.method} path, {s.device})"
