@@ -22,4 +22,9 @@ rnatracker train "$out/sim.h5" --out "$out/run" --epochs 40 --seed 0 --force
 rnatracker predict "$out/run" "$out/sim/transcripts.fa" --out "$out/predictions.tsv" --force
 head -n 5 "$out/predictions.tsv"
 
+# 5. Zipcode scan of three transcripts: regions whose masking changes the prediction (BED),
+#    and the per-nucleotide KL as a bedGraph track.
+rnatracker scan-zipcodes "$out/run" "$out/sim/transcripts.fa" --ids SIMT00000001,SIMT00000002,SIMT00000003 \
+    --out "$out/zipcodes.bed" --track "$out/zipcodes.bedgraph" --force
+
 echo "done: outputs in $out" >&2

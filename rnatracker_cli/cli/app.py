@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -46,4 +47,10 @@ _register()
 
 
 def main() -> None:
+    # OpenMP worker threads spin while they wait by default. When other jobs share the cores
+    # (a cluster node, runs side by side) that made torch 30-180x slower on a 2-core machine
+    # (docs/benchmarks.md); passive waiting avoids it. It must be set before torch, and with
+    # it the OpenMP runtime, is imported (commands import torch lazily); a user's own
+    # setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     app()
