@@ -15,7 +15,9 @@ rnatracker prepare --genome "$out/sim/genome.fa" --gtf "$out/sim/annotation.gtf"
     --localization "$out/sim/localization.tsv" --out "$out/sim_genome.h5" --force
 
 # 3. Train the paper's network (full-length mode). A real run uses the default 100 epochs
-#    with early stopping; 40 keep this example short (about 2 minutes on 2 CPU cores).
+#    with early stopping on thousands of transcripts; 40 epochs on 400 keep this example
+#    short (about a minute on 2 CPU cores), so the model here is a demonstration of the
+#    pipeline, not an accurate predictor (see docs/model.md for trained figures).
 rnatracker train "$out/sim.h5" --out "$out/run" --epochs 40 --seed 0 --force
 
 # 4. Predict localization of transcripts (here: the simulated ones) to a TSV.
