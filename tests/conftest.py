@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from rnatracker_cli.simulate import simulate_dataset, write_simulation
@@ -25,3 +26,13 @@ def sim_dir(tmp_path_factory, sim_data):
 @pytest.fixture
 def runner():
     return CliRunner()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread per test module: the tests use tiny batches, where extra threads only
+    add synchronisation, and several threads thrash when pytest shares the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -13,14 +13,6 @@ from rnatracker_cli.model import build_model, default_config
 TOL = 1e-5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def sequences():
     rng = np.random.default_rng(11)

@@ -17,14 +17,6 @@ from rnatracker_cli.training.checkpoint import save_checkpoint
 FRACTIONS = ["nuclear", "cytosol", "membrane"]  # deliberately not alphabetical
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def fasta_records():
     rng = np.random.default_rng(3)

@@ -19,14 +19,6 @@ FRACTIONS = ["cytosol", "nuclear", "membrane", "insoluble"]
 MIN_KL = "0.0001"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _checkpoint(folder, arch="rnatracker", **kw):
     torch.manual_seed(3)
     config = default_config(arch, len(FRACTIONS), **kw)

@@ -24,14 +24,6 @@ KL_TOL = 1e-5
 FRACTIONS = ["cytosol", "nuclear", "membrane", "insoluble"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_model(arch: str, seed: int = 0, **kw):
     """A random network whose predictions react visibly to masking (weights amplified)."""
     torch.manual_seed(seed)

@@ -22,15 +22,6 @@ from rnatracker_cli.training.loop import DEFAULT_BATCH_NT, DEFAULT_PATIENCE, Fit
 from rnatracker_cli.utils.device import resolve_device
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny batches: extra threads only add synchronisation (and thrash on a shared machine).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def small_cache(tmp_path_factory):
     d = simulate_dataset(n=24, seed=5, max_length=900)

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rnatracker_cli.cli._common import cli_errors, console
-from rnatracker_cli.cli._options import Debug, Force, Quiet, Workers
+from rnatracker_cli.cli._options import Debug, Quiet, Workers
 
 
 class _Rates(ProgressColumn):

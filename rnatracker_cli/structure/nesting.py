@@ -53,7 +53,7 @@ def nest_pairs(i: np.ndarray, j: np.ndarray, p: np.ndarray, length: int) -> np.n
         # Query the open interval (a, b) = leaves [a + 1, b), combining left and right
         # partial results separately because the combination is not commutative.
         lo, hi = a + 1 + size, b + size
-        s_left = m_left = s_right = m_right = 0
+        s_left = s_right = m_right = 0
         crossing = False
         while lo < hi:
             if lo & 1:
