@@ -40,7 +40,7 @@ from torch import nn
 
 from rnatracker_cli.encoding import Encoding
 from rnatracker_cli.interpret.perturb import PreparedInput, apply_mask
-from rnatracker_cli.model.layers import ConvStack, MaskedAttention, MaskedBiLSTM, masked_mean
+from rnatracker_cli.model.layers import ConvStack, MaskedAttention, MaskedBiLSTM
 from rnatracker_cli.model.rnatracker import RNATrackerNet
 
 
@@ -157,15 +157,8 @@ class FastScanner:
             h = self.h0[None].repeat(rows, 1, 1)
             h.scatter_(1, self._spots_of(q, h.shape[2]), new)
         lengths = torch.full((rows,), self.steps, dtype=torch.int64, device=self.device)
-        model = self.model
-        if model.attention is not None:
-            context, _ = model.attention(h, lengths)
-        else:
-            context, _ = masked_mean(h, lengths)
-        if model.length is not None:
-            nt = torch.full((rows,), self.prep.nt_length, dtype=torch.int64, device=self.device)
-            context = torch.cat([context, model.length(nt).to(context.dtype)], dim=1)
-        return torch.log_softmax(model.dense(context).float(), dim=1)
+        nt = torch.full((rows,), self.prep.nt_length, dtype=torch.int64, device=self.device)
+        return self.model.head(h, lengths, nt)[0]
 
     def _spots_of(self, first: torch.Tensor, features: int) -> torch.Tensor:
         """Scatter index (rows, n, features) of steps ``first … first + n − 1``."""

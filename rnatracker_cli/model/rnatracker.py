@@ -121,6 +121,16 @@ class RNATrackerNet(nn.Module):
         h = h.transpose(1, 2)  # (batch, steps, features)
         if self.lstm is not None:
             h = self.lstm(h, steps)
+        out, weights = self.head(h, steps, nt_lengths)
+        return (out, weights, steps) if return_attention else out
+
+    def head(self, h: torch.Tensor, steps: torch.Tensor, nt_lengths: torch.Tensor | None = None):
+        """Pooling → (length feature) → dense → log-softmax, on sequence features.
+
+        h: float32 (batch, steps, features) LSTM (or conv) outputs; steps: int64 (batch,) valid
+        steps. Returns ``(log-probabilities (batch, F), pooling weights (batch, steps))``.
+        Also used by the zipcode scan's fast path on features it assembled itself.
+        """
         if self.attention is not None:
             context, weights = self.attention(h, steps)
         else:
@@ -129,5 +139,4 @@ class RNATrackerNet(nn.Module):
             if nt_lengths is None:
                 raise ValueError("this model uses the length feature: pass nt_lengths")
             context = torch.cat([context, self.length(nt_lengths).to(context.dtype)], dim=1)
-        out = torch.log_softmax(self.dense(context).float(), dim=1)
-        return (out, weights, steps) if return_attention else out
+        return torch.log_softmax(self.dense(context).float(), dim=1), weights
