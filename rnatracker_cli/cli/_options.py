@@ -11,6 +11,7 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors on
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (recorded with the outputs).")]
 Workers = Annotated[int, typer.Option("--workers", help="Worker processes (>= 1).")]
+Bf16 = Annotated[bool, typer.Option("--bf16", help="bfloat16 autocast (CUDA only).")]
 Device = Annotated[
     str, typer.Option("--device", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")
 ]

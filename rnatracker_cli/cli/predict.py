@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from rnatracker_cli.cli._common import cli_errors, console
-from rnatracker_cli.cli._options import Debug, Device, Force, Quiet
+from rnatracker_cli.cli._options import Bf16, Debug, Device, Force, Quiet
 
 
 def predict(
@@ -22,7 +22,7 @@ def predict(
         typer.Option("--batch-nt", help="Padded nucleotides per prediction batch (default 100,000 on CPU, 1,000,000 on CUDA)."),
     ] = None,
     device: Device = "auto",
-    bf16: Annotated[bool, typer.Option("--bf16", help="bfloat16 autocast (CUDA only).")] = False,
+    bf16: Bf16 = False,
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,

@@ -9,7 +9,7 @@ import typer
 
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
-    BatchNt, BatchSize, Debug, Device, Epochs, Force, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed,
+    BatchNt, BatchSize, Bf16, Debug, Device, Epochs, Force, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed,
     ValFraction,
 )
 from rnatracker_cli.defaults import (
@@ -35,7 +35,7 @@ def train(
     val_fraction: ValFraction = DEFAULT_VAL_FRACTION,
     seed: Seed = 0,
     device: Device = "auto",
-    bf16: Annotated[bool, typer.Option("--bf16", help="bfloat16 autocast (CUDA only).")] = False,
+    bf16: Bf16 = False,
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,

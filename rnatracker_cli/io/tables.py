@@ -23,7 +23,7 @@ _VERSION = re.compile(r"\.\d+$")
 
 
 def strip_version(identifier: str) -> str:
-    """``ENST00000229416.7`` → ``ENST00000229416`` (only a trailing ``.digits`` is removed)."""
+    """``ENST00000123456.7`` → ``ENST00000123456`` (only a trailing ``.digits`` is removed)."""
     return _VERSION.sub("", identifier)
 
 
