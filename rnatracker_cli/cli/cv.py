@@ -10,7 +10,7 @@ from rich.table import Table
 
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
-    BatchNt, BatchSize, Debug, Device, Epochs, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed, ValFraction,
+    BatchNt, BatchSize, CacheArg, Debug, Device, Epochs, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed, ValFraction,
 )
 from rnatracker_cli.defaults import (
     DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
@@ -19,7 +19,7 @@ from rnatracker_cli.errors import RNATrackerError
 
 
 def cv(
-    cache: Annotated[Path, typer.Argument(help="Dataset cache (CACHE.h5) from `rnatracker prepare`.")],
+    cache: CacheArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created; an existing CV run there is resumed).")],
     models: Annotated[
         str, typer.Option("--models", help="Comma-separated architectures to compare on the same folds.")

@@ -9,7 +9,7 @@ import typer
 
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
-    BatchNt, BatchSize, Bf16, Debug, Device, Epochs, Force, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed,
+    BatchNt, BatchSize, Bf16, CacheArg, Debug, Device, Epochs, Force, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed,
     ValFraction,
 )
 from rnatracker_cli.defaults import (
@@ -18,7 +18,7 @@ from rnatracker_cli.defaults import (
 
 
 def train(
-    cache: Annotated[Path, typer.Argument(help="Dataset cache (CACHE.h5) from `rnatracker prepare`.")],
+    cache: CacheArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write (config.json, log.tsv, model.pt, loss.png).")],
     arch: Annotated[
         str, typer.Option("--arch", help="Architecture: rnatracker, nolstm, noattention, kmer-dnn or kmer-nn.")
