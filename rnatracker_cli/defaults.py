@@ -9,6 +9,6 @@ DEFAULT_LR = {"fixed": 1e-3, "full": 1e-3}
 DEFAULT_EPOCHS = 100
 DEFAULT_BATCH_SIZE = 256
 #: Padded nucleotides per training batch in mode ``full`` (rows × longest row).
-DEFAULT_BATCH_NT = 250_000
+DEFAULT_BATCH_NT = 50_000
 DEFAULT_PATIENCE = 10
 DEFAULT_VAL_FRACTION = 0.1
