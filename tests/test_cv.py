@@ -89,6 +89,25 @@ def test_single_fold_then_resume_skips_finished_parts(small_cache, tmp_path):
     assert third.trained == [] and len(third.skipped) == 6 and third.complete
 
 
+def test_a_run_can_gain_models_later(small_cache, tmp_path):
+    """Re-running with more --models trains only the new ones on the same folds; the tables
+    and tests then cover every model named; the finished parts stay untouched."""
+    out = tmp_path / "run"
+    run_cv(small_cache, out, CVOptions(models=["kmer-nn"], folds=3, **FAST), device="cpu")
+    done = {p: p.stat().st_mtime_ns for p in (out / "parts").rglob("*") if p.is_file()}
+    before = (out / "predictions" / "kmer-nn.tsv").read_text()
+    summary = run_cv(small_cache, out, CVOptions(models=["kmer-nn", "length"], folds=3, **FAST), device="cpu")
+    assert sorted(summary.trained) == [("length", 1), ("length", 2), ("length", 3)]
+    assert sorted(summary.skipped) == [("kmer-nn", 1), ("kmer-nn", 2), ("kmer-nn", 3)]
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items())
+    assert (out / "predictions" / "kmer-nn.tsv").read_text() == before
+    table = pd.read_csv(out / "table.tsv", sep="\t")
+    assert list(table.columns) == ["fraction", "kmer-nn", "length", "best"]
+    pairs = pd.read_csv(out / "comparisons.tsv", sep="\t")
+    assert {"kmer-nn", "length"} <= set(pairs.iloc[:, :2].to_numpy().ravel())
+    assert json.loads((out / "config.json").read_text())["options"]["models"] == ["kmer-nn", "length"]
+
+
 def test_same_seed_same_folds_and_predictions(small_cache, tmp_path):
     opts = CVOptions(models=["kmer-nn"], folds=3, **FAST)
     run_cv(small_cache, tmp_path / "a", opts, device="cpu")

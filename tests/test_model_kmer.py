@@ -6,11 +6,15 @@ import itertools
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from rnatracker_cli.encoding import get_encoding, make_batch
 from rnatracker_cli.model import build_model, default_config
+from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.model.kmer import kmer_counts, n_kmer_features
+from rnatracker_cli.training.data import TrainingSet
+from rnatracker_cli.training.loop import FitOptions, fit
 
 
 def naive_counts(seq: np.ndarray, k_max: int = 5) -> np.ndarray:
@@ -79,3 +83,31 @@ def test_normalisation_is_fitted_from_training_batches():
     torch.testing.assert_close(model.feature_std.double(), expected_std, atol=1e-5, rtol=1e-4)
     # log length is the last feature
     torch.testing.assert_close(raw[:, -1], torch.log(nt.double()))
+
+
+def test_length_baseline_sees_only_the_transcript_length():
+    """`length`: one feature (log length); sequences of equal length get equal predictions,
+    and trained on length-driven targets it learns the direction of the effect."""
+    config = default_config("length", 2)
+    model = build_model(config)
+    assert model.feature_mean.shape == (1,)
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(60, 3000, size=120)
+    seqs = [rng.integers(0, 4, size=n).astype(np.uint8) for n in lengths]
+    z = (np.log(lengths) - np.log(lengths).mean()) / np.log(lengths).std()
+    p_first = 1 / (1 + np.exp(-1.5 * z))  # long transcripts go to fraction 0
+    targets = np.stack([p_first, 1 - p_first], axis=1).astype(np.float32)
+    data = TrainingSet(np.array([f"t{i}" for i in range(120)], dtype=object), seqs, None, lengths, targets)
+    fit(model, config, data, None, FitOptions(epochs=60, lr=0.05, batch_nt=30_000, patience=0, seed=0), torch.device("cpu"))
+    enc = get_encoding("seq")
+    a, b = rng.integers(0, 4, size=500).astype(np.uint8), rng.integers(0, 4, size=500).astype(np.uint8)
+    short, long_ = rng.integers(0, 4, size=100).astype(np.uint8), rng.integers(0, 4, size=2900).astype(np.uint8)
+    with torch.no_grad():
+        batch = make_batch([a, b, short, long_], "full", None)
+        probs = torch.exp(model.eval()(enc.tensors(batch, "cpu"), torch.from_numpy(batch.lengths),
+                                       torch.from_numpy(batch.nt_lengths))).numpy()
+    np.testing.assert_allclose(probs[0], probs[1], atol=1e-6)
+    assert probs[3, 0] > 0.75 > 0.25 > probs[2, 0], probs
+    # sequence-only encodings are enforced like for the k-mer models
+    with pytest.raises(RNATrackerError, match="reads only k-mer counts and length"):
+        default_config("length", 2, encoding="seqxstruct")

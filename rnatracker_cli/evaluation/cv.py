@@ -3,6 +3,7 @@
 Run directory::
 
     config.json             the cache identity and every option that shapes the results
+                            (and every model ever run here: a run can gain models later)
     folds.tsv               id  fold            (1-based folds, shared by all models)
     parts/MODEL/foldK.pt    checkpoint trained without fold K
     parts/MODEL/foldK.json  its training summary
@@ -11,7 +12,9 @@ Run directory::
     metrics.tsv  table.tsv  comparisons.tsv  plots/*.png   (see evaluation.report)
 
 Each (model, fold) is trained with its own seed (``seed·1000 + fold``), so results do not
-depend on the order parts are run in, and a re-run skips every part already on disk.
+depend on the order parts are run in, and a re-run skips every part already on disk. A
+re-run may name other ``--models`` (all other options must match): the new models are
+trained on the same folds, and the tables and tests cover the models named in that run.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from rnatracker_cli.evaluation.folds import assign_folds
 from rnatracker_cli.io.atomic import atomic_path
 from rnatracker_cli.io.cache import Cache
 from rnatracker_cli.model import build_model, default_config
-from rnatracker_cli.model.registry import ARCHITECTURES
+from rnatracker_cli.model.registry import ARCHITECTURES, SEQUENCE_FEATURE_ARCHS
 from rnatracker_cli.training.checkpoint import save_checkpoint
 from rnatracker_cli.training.data import load_training_set, split_validation
 from rnatracker_cli.training.loop import FitOptions, fit
@@ -115,10 +118,16 @@ def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
         if have.get("data_sha256") != wanted["data_sha256"]:
             raise RNATrackerError(f"{out} holds a CV run on another cache ({have.get('cache')}); use another --out")
         old, new = have.get("options", {}), wanted["options"]
-        changed = sorted(k for k in new if old.get(k) != new[k])
+        # Models are independent parts on shared folds: a run can be extended with more.
+        changed = sorted(k for k in new if k != "models" and old.get(k) != new[k])
         if changed:
             diffs = ", ".join(f"{k}: {old.get(k)!r} → {new[k]!r}" for k in changed)
             raise RNATrackerError(f"{out} holds a CV run made with other options ({diffs}); use another --out")
+        known = list(old.get("models", []))
+        added = [m for m in new["models"] if m not in known]
+        if added:
+            have["options"]["models"] = known + added
+            _write_text(config_path, json.dumps(have, indent=2) + "\n")
         return
     if out.exists() and not out.is_dir():
         raise RNATrackerError(f"{out} exists and is not a directory")
@@ -179,7 +188,7 @@ def run_cv(
         n = len(cache)
         if n < options.folds:
             raise RNATrackerError(f"--folds {options.folds} is more than the {n} transcripts in the cache")
-        configs = {m: default_config(m, len(cache.fractions), encoding=options.encoding if m not in ("kmer-dnn", "kmer-nn") else "seq",
+        configs = {m: default_config(m, len(cache.fractions), encoding="seq" if m in SEQUENCE_FEATURE_ARCHS else options.encoding,
                                      mode=options.mode, max_len=options.max_len, length_feature=options.length_feature)
                    for m in options.models}
         encodings = {c["encoding"]: get_encoding(c["encoding"]) for c in configs.values()}

@@ -10,7 +10,8 @@ Features (``kmer_features``), per transcript, from the same one-hot input as the
   (buffers set by :meth:`KmerNet.fit_normalization`; constant features get std 1).
 
 ``kmer-dnn``: two hidden layers as wide as the input, ReLU, dropout; ``kmer-nn``: a single
-linear layer. Both end in a softmax over the fractions.
+linear layer. Both end in a softmax over the fractions. ``length`` (``k_max = 0``): the
+standardised log length alone through a single linear layer, the "length alone" baseline.
 """
 
 from __future__ import annotations
@@ -48,13 +49,14 @@ def kmer_counts(x: torch.Tensor, lengths: torch.Tensor, k_max: int = K_MAX) -> t
         counts = torch.zeros(batch, 4**k, device=x.device, dtype=torch.float32)
         counts.scatter_add_(1, torch.where(ok, index, 0), ok.float())
         blocks.append(counts)
-    return torch.cat(blocks, dim=1)
+    return torch.cat(blocks, dim=1) if blocks else x.new_zeros(batch, 0)
 
 
 class KmerNet(nn.Module):
     """k-mer composition + log length → (hidden layers) → log-probabilities (batch, F).
 
-    hidden_layers: 2 for ``kmer-dnn``, 0 for ``kmer-nn``; hidden width = input width.
+    hidden_layers: 2 for ``kmer-dnn``, 0 for ``kmer-nn`` and ``length``; hidden width = input
+    width; k_max: 5, or 0 for log length only (``length``).
     """
 
     has_attention = False
@@ -71,14 +73,15 @@ class KmerNet(nn.Module):
         layers.append(nn.Linear(width, n_fractions))
         self.body = nn.Sequential(*layers)
         # Block boundaries, to turn counts into per-k compositions.
-        sizes = torch.tensor([4**k for k in range(1, k_max + 1)])
+        sizes = torch.tensor([4**k for k in range(1, k_max + 1)], dtype=torch.int64)
         self.register_buffer("_block", torch.repeat_interleave(torch.arange(k_max), sizes), persistent=False)
 
     min_length = 1
     needs_normalization = True
 
     def raw_features(self, x: torch.Tensor, lengths: torch.Tensor, nt_lengths: torch.Tensor) -> torch.Tensor:
-        """Unstandardised features float32 (batch, 1,365): per-k compositions, log length."""
+        """Unstandardised features float32 (batch, n_kmer_features(k_max) + 1): per-k
+        compositions, then log length."""
         counts = kmer_counts(x, lengths, self.k_max)
         totals = torch.zeros(len(counts), self.k_max, device=counts.device).index_add_(1, self._block, counts)
         comp = counts / totals.clamp(min=1)[:, self._block]

@@ -7,6 +7,7 @@ A config is a flat dict::
      "filters": 32, "kernel": 10, "pool": 3, "conv_layers": 2, "dropout": 0.2,
      "lstm_units": 32}                         # CNN architectures
     {"arch": "kmer-dnn", ..., "hidden_layers": 2, "dropout": 0.2, "k_max": 5}   # k-mer baselines
+    {"arch": "length", ..., "hidden_layers": 0, "dropout": 0.0, "k_max": 0}     # length alone
 
 Defaults are the paper's (docs/model.md). ``mode``/``max_len`` describe how inputs are
 padded (see :mod:`rnatracker_cli.encoding`); ``max_len`` is 4,000 in mode ``fixed`` and
@@ -32,7 +33,11 @@ _CNN_DEFAULTS: dict[str, Any] = {
 _KMER_DEFAULTS: dict[str, dict[str, Any]] = {
     "kmer-dnn": {"hidden_layers": 2, "dropout": 0.2, "k_max": K_MAX},
     "kmer-nn": {"hidden_layers": 0, "dropout": 0.0, "k_max": K_MAX},
+    # "length alone": softmax regression on log transcript length (no k-mers).
+    "length": {"hidden_layers": 0, "dropout": 0.0, "k_max": 0},
 }
+#: Baselines that read the sequence only through k-mer counts / length (encoding ``seq``).
+SEQUENCE_FEATURE_ARCHS: tuple[str, ...] = tuple(_KMER_DEFAULTS)
 ARCHITECTURES: tuple[str, ...] = (*VARIANTS, *_KMER_DEFAULTS)
 
 
@@ -45,7 +50,7 @@ def default_config(arch: str, n_fractions: int, *, encoding: str = "seq", mode: 
         raise RNATrackerError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})")
     get_encoding(encoding)
     if arch in _KMER_DEFAULTS and encoding != "seq":
-        raise RNATrackerError(f"{arch} counts k-mers of the sequence: use --encoding seq")
+        raise RNATrackerError(f"{arch} reads only k-mer counts and length: use --encoding seq")
     if mode == "fixed" and max_len is None:
         max_len = FIXED_MAX_LEN
     if max_len is not None and max_len < 1:
