@@ -1,0 +1,86 @@
+"""Compare models from several `rnatracker cv` run directories made on the same folds.
+
+One `cv` run holds one input setting (mode, --input, …); comparing settings — e.g. `--input
+seq`, `seqxstruct` and `seq+struct` in issue 5 — means comparing runs. Given run directories
+made from the same cache with the same --seed and --folds (hence the same `folds.tsv`), this
+prints, for every chosen model of every run, the pooled out-of-fold Pearson r per fraction,
+ROC AUC per fraction and micro-averaged, and the paired tests of `cv` (DeLong on the micro
+ROC AUC, paired bootstrap of Pearson r per fraction) between every pair, with the same code
+as `cv` itself (`rnatracker_cli.evaluation.report`).
+
+    python benchmarks/compare_cv_runs.py CACHE.h5 RUN_DIR[:MODEL[:LABEL]] ... [--bootstrap 1000]
+
+MODEL defaults to every model in the run's predictions/; LABEL defaults to
+``RUN_DIR_NAME/MODEL``. `--out FILE` also writes the comparisons as `comparisons.tsv` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from rnatracker_cli.evaluation import report
+from rnatracker_cli.io.cache import Cache
+
+
+def _read_predictions(path: Path, ids: list[str], n_fractions: int) -> np.ndarray:
+    lines = path.read_text().splitlines()
+    position = {rid: i for i, rid in enumerate(ids)}
+    out = np.full((len(ids), n_fractions), np.nan)
+    for line in lines[1:]:
+        fields = line.split("\t")
+        out[position[fields[0]]] = [float(v) for v in fields[2:]]
+    if np.isnan(out).any():
+        sys.exit(f"error: {path} does not cover every transcript of the cache")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("cache", type=Path)
+    parser.add_argument("runs", nargs="+", help="RUN_DIR[:MODEL[:LABEL]]")
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="write the paired tests here (TSV)")
+    args = parser.parse_args()
+    with Cache(args.cache) as cache:
+        ids, fractions = list(cache.ids), list(cache.fractions)
+        targets = np.asarray(cache.targets, dtype=np.float64)
+    predictions: dict[str, np.ndarray] = {}
+    folds_text = None
+    for spec in args.runs:
+        run, _, rest = spec.partition(":")
+        model, _, label = rest.partition(":")
+        run_dir = Path(run)
+        text = (run_dir / "folds.tsv").read_text()
+        if folds_text is not None and text != folds_text:
+            sys.exit(f"error: {run_dir} has other folds than {args.runs[0].split(':')[0]} (use the same --seed and --folds)")
+        folds_text = text
+        models = [model] if model else sorted(p.stem for p in (run_dir / "predictions").glob("*.tsv"))
+        for m in models:
+            name = label if (label and model) else f"{run_dir.name}/{m}"
+            predictions[name] = _read_predictions(run_dir / "predictions" / f"{m}.tsv", ids, len(fractions))
+    rows = report.metric_rows(targets, predictions, fractions)
+    value = {(m, f, name): v for m, f, name, v in rows}
+    names = list(predictions)
+    width = max(12, *(len(n) for n in names))
+    header = f"{'model':{width}s} " + " ".join(f"{'r ' + f:>12s}" for f in fractions) + " " + \
+        " ".join(f"{'AUROC ' + f:>14s}" for f in fractions) + f" {'AUROC micro':>12s} {'KL':>7s}"
+    print(header)
+    for m in names:
+        print(f"{m:{width}s} " + " ".join(f"{value[(m, f, 'pearson')]:12.4f}" for f in fractions) + " "
+              + " ".join(f"{value[(m, f, 'roc_auc')]:14.4f}" for f in fractions)
+              + f" {value[(m, 'micro', 'roc_auc')]:12.4f} {value[(m, 'all', 'kl_mean')]:7.4f}")
+    comparisons = report.comparison_rows(targets, predictions, fractions, n_boot=args.bootstrap, seed=args.seed)
+    print("\npaired tests (a − b): DeLong on micro ROC AUC; bootstrap 95% CI of Pearson r difference")
+    for a, b, test, f, diff, low, high, _z, p in comparisons:
+        print(f"  {a} vs {b}  {test:17s} {f:10s} diff {diff:+.4f}  [{low:+.4f}, {high:+.4f}]  p {p:.3g}")
+    if args.out is not None:
+        report.write_comparisons(args.out, comparisons)
+
+
+if __name__ == "__main__":
+    main()
