@@ -98,7 +98,9 @@ def test_length_baseline_sees_only_the_transcript_length():
     p_first = 1 / (1 + np.exp(-1.5 * z))  # long transcripts go to fraction 0
     targets = np.stack([p_first, 1 - p_first], axis=1).astype(np.float32)
     data = TrainingSet(np.array([f"t{i}" for i in range(120)], dtype=object), seqs, None, lengths, targets)
-    fit(model, config, data, None, FitOptions(epochs=60, lr=0.05, batch_nt=30_000, patience=0, seed=0), torch.device("cpu"))
+    # default learning rate (DEFAULT_LR_BY_ARCH): a few epochs suffice
+    result = fit(model, config, data, None, FitOptions(epochs=15, batch_nt=30_000, patience=0, seed=0), torch.device("cpu"))
+    assert result.lr == 5e-2
     enc = get_encoding("seq")
     a, b = rng.integers(0, 4, size=500).astype(np.uint8), rng.integers(0, 4, size=500).astype(np.uint8)
     short, long_ = rng.integers(0, 4, size=100).astype(np.uint8), rng.integers(0, 4, size=2900).astype(np.uint8)

@@ -37,7 +37,7 @@ LengthFeature = Annotated[
 Epochs = Annotated[int, typer.Option("--epochs", help="Maximum number of epochs.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", help="Transcripts per batch (fixed mode; a cap in full mode).")]
 BatchNt = Annotated[int, typer.Option("--batch-nt", help="Full mode: padded nucleotides per batch (rows × longest row).")]
-Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default 1e-3 in both modes; see docs/model.md).")]
+Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default 1e-3 in both modes, 5e-2 for the length baseline; see docs/model.md).")]
 Patience = Annotated[
     int, typer.Option("--patience", help="Stop after this many epochs without a lower validation loss (0 = never).")
 ]

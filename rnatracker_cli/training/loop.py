@@ -26,7 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnatracker_cli.defaults import DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_PATIENCE
+from rnatracker_cli.defaults import (
+    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_LR_BY_ARCH, DEFAULT_PATIENCE,
+)
 from rnatracker_cli.encoding import get_encoding, make_batch, plan_batches
 from rnatracker_cli.evaluation.metrics import kl_divergence, pearson
 from rnatracker_cli.errors import RNATrackerError
@@ -39,7 +41,8 @@ from rnatracker_cli.utils.device import bf16_supported
 
 @dataclass
 class FitOptions:
-    """Optimisation settings. ``lr=None`` picks :data:`DEFAULT_LR` for the mode;
+    """Optimisation settings. ``lr=None`` picks :data:`DEFAULT_LR_BY_ARCH` for the
+    architecture if listed there, else :data:`DEFAULT_LR` for the mode;
     ``patience=0`` disables early stopping."""
 
     epochs: int = DEFAULT_EPOCHS
@@ -124,7 +127,7 @@ def fit(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | N
         raise RNATrackerError("--bf16 needs a CUDA device with bfloat16 support")
     mode, max_len = config["mode"], config.get("max_len")
     encoding = get_encoding(config["encoding"])
-    lr = options.lr if options.lr is not None else DEFAULT_LR[mode]
+    lr = options.lr if options.lr is not None else DEFAULT_LR_BY_ARCH.get(config.get("arch"), DEFAULT_LR[mode])
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     model.to(device)
