@@ -82,10 +82,13 @@ class KmerNet(nn.Module):
     def raw_features(self, x: torch.Tensor, lengths: torch.Tensor, nt_lengths: torch.Tensor) -> torch.Tensor:
         """Unstandardised features float32 (batch, n_kmer_features(k_max) + 1): per-k
         compositions, then log length."""
+        log_length = torch.log(nt_lengths.float().clamp(min=1))[:, None]
+        if self.k_max == 0:  # `length`: nothing to count
+            return log_length
         counts = kmer_counts(x, lengths, self.k_max)
         totals = torch.zeros(len(counts), self.k_max, device=counts.device).index_add_(1, self._block, counts)
         comp = counts / totals.clamp(min=1)[:, self._block]
-        return torch.cat([comp, torch.log(nt_lengths.float().clamp(min=1))[:, None]], dim=1)
+        return torch.cat([comp, log_length], dim=1)
 
     @torch.no_grad()
     def fit_normalization(self, nt_lengths: torch.Tensor,
