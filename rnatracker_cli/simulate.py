@@ -2,13 +2,20 @@
 
 Each transcript has a 5'UTR, a CDS (ATG … stop, sense codons in between) and a 3'UTR, with a
 human-like log-normal length (median 2.5 kb, clipped to 300 nt – 12 kb). A handful of motifs
-(PWMs) are tied to one fraction each with a positive (enhancing) or negative (repressive)
-effect; zipcodes (1–3 copies of one motif) are planted mostly in 3'UTRs. Localization logits
-are ``baseline + planted effects + length effect + noise``; shorter transcripts are more
-cytosolic, as in CeFra-seq. Per-fraction expression with replicate columns is drawn around
-``total × distribution`` with multiplicative noise, and some transcripts fall below the
-expression filter. A small spliced genome + GTF (both strands, introns, several isoforms per
-gene, the longest protein-coding one being the simulated transcript) is written too.
+are tied to one fraction each with a positive (enhancing) or negative (repressive) effect.
+
+The localization rule is a function of the sequence alone: a *site* of a motif is any place
+whose sequence is within one mismatch of the motif's consensus (10–12 nt), and sites of one
+motif less than ``ZIPCODE_GAP`` nt apart form one *zipcode*. Zipcodes (1–3 copies of one
+motif) are planted, mostly in 3'UTRs, but a zipcode that arises by chance in the random
+background acts the same way, and ``zipcodes.bed`` lists every zipcode the rule sees — so the
+truth file is exact: masking a listed region changes the true localization, masking anything
+else does not. Localization logits are ``baseline + effect per zipcode + length effect +
+noise``; shorter transcripts are more cytosolic, as in CeFra-seq. Per-fraction expression with
+replicate columns is drawn around ``total × distribution`` with multiplicative noise, and some
+transcripts fall below the expression filter. A small spliced genome + GTF (both strands,
+introns, several isoforms per gene, the longest protein-coding one being the simulated
+transcript) is written too.
 
 Everything is drawn from one ``numpy.random.Generator(seed)``: the same seed gives
 byte-identical files.
@@ -32,6 +39,9 @@ from rnatracker_cli.io.writers import format_fasta, write_meme
 
 DEFAULT_FRACTIONS = ("cytosol", "nuclear", "membrane", "insoluble")
 MIN_LENGTH, MAX_LENGTH, MEDIAN_LENGTH = 300, 12_000, 2_500
+MOTIF_WIDTHS = (10, 12)  # inclusive
+MUTATED_SHARE = 0.5  # planted copies: consensus, or (this often) one position changed
+ZIPCODE_GAP = 10  # sites of one motif at most this far apart form one zipcode
 OUTPUT_FILES = ("transcripts.fa", "localization.tsv", "zipcodes.bed", "motifs.meme", "genome.fa", "annotation.gtf")
 
 _CODONS = np.array([[a, b, c] for a in range(4) for b in range(4) for c in range(4)], dtype=np.uint8)
@@ -41,16 +51,28 @@ _SENSE = np.array([c for c in _CODONS if not any((c == s).all() for s in _STOPS)
 
 @dataclass
 class Motif:
-    """A planted motif: ``pwm`` float (width, 4) over A C G U, tied to one fraction."""
+    """A motif tied to one fraction: ``consensus`` codes (width,) over A C G U.
+
+    Its sites are the sequences within one mismatch of the consensus; ``pwm`` (width, 4) is
+    the base composition of planted copies (the consensus, or with probability
+    ``MUTATED_SHARE`` one uniformly chosen position changed to another base).
+    """
 
     id: str
     fraction: str
     effect: int  # +1 enhancing, -1 repressive
-    pwm: np.ndarray
+    consensus: np.ndarray
 
     @property
     def name(self) -> str:
         return f"{self.fraction}_{'enhancing' if self.effect > 0 else 'repressive'}"
+
+    @property
+    def pwm(self) -> np.ndarray:
+        width = len(self.consensus)
+        pwm = np.full((width, 4), MUTATED_SHARE / (3 * width))
+        pwm[np.arange(width), self.consensus] = 1.0 - MUTATED_SHARE / width
+        return pwm
 
 
 @dataclass
@@ -78,20 +100,50 @@ class SimulatedData:
 
 def _make_motifs(rng: np.random.Generator, fractions: tuple[str, ...]) -> list[Motif]:
     plan = [(f, +1) for f in fractions] + [(fractions[i], -1) for i in range(max(1, len(fractions) // 2))]
-    motifs = []
-    for k, (fraction, effect) in enumerate(plan, 1):
-        width = int(rng.integers(7, 11))
-        consensus = rng.integers(0, 4, size=width)
-        pwm = np.full((width, 4), 0.05)
-        pwm[np.arange(width), consensus] = 0.85
-        motifs.append(Motif(f"SIM{k:02d}", fraction, effect, pwm))
-    return motifs
+    lo, hi = MOTIF_WIDTHS
+    return [
+        Motif(f"SIM{k:02d}", fraction, effect, rng.integers(0, 4, size=int(rng.integers(lo, hi + 1))).astype(np.uint8))
+        for k, (fraction, effect) in enumerate(plan, 1)
+    ]
 
 
-def _sample_pwm(rng: np.random.Generator, pwm: np.ndarray) -> np.ndarray:
-    cum = pwm.cumsum(axis=1)
-    u = rng.random(len(pwm))[:, None]
-    return (u > cum).sum(axis=1).clip(0, 3).astype(np.uint8)
+def _sample_site(rng: np.random.Generator, consensus: np.ndarray) -> np.ndarray:
+    """One planted copy: the consensus, or with probability MUTATED_SHARE one base changed."""
+    site = consensus.copy()
+    if rng.random() < MUTATED_SHARE:
+        pos = int(rng.integers(len(site)))
+        site[pos] = (site[pos] + rng.integers(1, 4)) % 4
+    return site
+
+
+def find_sites(seq: np.ndarray, consensus: np.ndarray) -> np.ndarray:
+    """Start positions where ``seq`` is within one mismatch of ``consensus``."""
+    width = len(consensus)
+    if len(seq) < width:
+        return np.zeros(0, dtype=np.int64)
+    windows = np.lib.stride_tricks.sliding_window_view(seq, width)
+    return np.flatnonzero((windows != consensus).sum(axis=1) <= 1)
+
+
+def find_zipcodes(seq: np.ndarray, motifs: list[Motif]) -> list[tuple[int, int, Motif]]:
+    """Every zipcode the localization rule sees: (start, end, motif), sorted by start.
+
+    Sites of one motif whose gap is at most ZIPCODE_GAP nt (or that overlap) are merged.
+    """
+    found = []
+    for motif in motifs:
+        width = len(motif.consensus)
+        start = end = None
+        for pos in find_sites(seq, motif.consensus).tolist():
+            if end is not None and pos <= end + ZIPCODE_GAP:
+                end = max(end, pos + width)
+                continue
+            if end is not None:
+                found.append((start, end, motif))
+            start, end = pos, pos + width
+        if end is not None:
+            found.append((start, end, motif))
+    return sorted(found, key=lambda z: (z[0], z[1], z[2].id))
 
 
 def _lengths(rng: np.random.Generator, n: int, median: float, max_length: int | None) -> np.ndarray:
@@ -116,12 +168,12 @@ def _transcript(rng: np.random.Generator, length: int) -> tuple[np.ndarray, int,
     return seq, utr5, cds
 
 
-def _plant(rng, seq, utr5, cds, motifs, occupied) -> tuple[int, int, Motif] | None:
-    """Plant one zipcode (1–3 copies of a motif) in a free stretch; None if nothing fits."""
+def _plant(rng, seq, utr5, cds, motifs, occupied) -> bool:
+    """Plant one zipcode (1–3 copies of a motif) in a free stretch; False if nothing fits."""
     motif = motifs[int(rng.integers(len(motifs)))]
     copies = int(rng.integers(1, 4))
-    gaps = rng.integers(0, 11, size=copies - 1)
-    width = len(motif.pwm)
+    gaps = rng.integers(0, ZIPCODE_GAP + 1, size=copies - 1)
+    width = len(motif.consensus)
     size = copies * width + int(gaps.sum())
     length = len(seq)
     segments = [(utr5 + cds, length), (utr5, utr5 + cds), (0, utr5)]
@@ -135,11 +187,11 @@ def _plant(rng, seq, utr5, cds, motifs, occupied) -> tuple[int, int, Motif] | No
             if all(start >= e or start + size <= s for s, e in occupied):
                 pos = start
                 for c in range(copies):
-                    seq[pos : pos + width] = _sample_pwm(rng, motif.pwm)
+                    seq[pos : pos + width] = _sample_site(rng, motif.consensus)
                     pos += width + (int(gaps[c]) if c < copies - 1 else 0)
                 occupied.append((start, start + size))
-                return start, start + size, motif
-    return None
+                return True
+    return False
 
 
 def simulate_dataset(
@@ -176,10 +228,8 @@ def simulate_dataset(
         seq, utr5, cds = _transcript(rng, int(lengths[i]))
         occupied: list[tuple[int, int]] = []
         for _ in range(int(rng.poisson(zipcodes_per_transcript))):
-            placed = _plant(rng, seq, utr5, cds, motifs, occupied)
-            if placed is None:
-                continue
-            start, end, motif = placed
+            _plant(rng, seq, utr5, cds, motifs, occupied)
+        for start, end, motif in find_zipcodes(seq, motifs):
             logits[i, fractions.index(motif.fraction)] += motif.effect * effect_size
             zip_rows.append((ids[i], start, end, motif.id, motif.fraction, motif.effect))
         sequences.append(seq)

@@ -142,6 +142,13 @@ def test_run_dir_of_another_cache_or_other_options_is_refused(runner, small_cach
     assert res.exit_code == 1 and "CV run on another cache" in res.stderr
     res = runner.invoke(app, [*base[:-2], "--epochs", "5"])
     assert res.exit_code == 1 and "other options (epochs: 1 → 5)" in res.stderr
+    # a run made before --clip-norm existed (no clip_norm recorded) trained without clipping
+    config = json.loads((out / "config.json").read_text())
+    del config["options"]["clip_norm"]
+    (out / "config.json").write_text(json.dumps(config))
+    res = runner.invoke(app, [*base[:-1], "2"])
+    assert res.exit_code == 1 and "other options (clip_norm: 0.0 → 1.0)" in res.stderr
+    assert runner.invoke(app, [*base[:-1], "2", "--clip-norm", "0"]).exit_code == 0
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x.txt").write_text("mine")
     res = runner.invoke(app, ["cv", str(small_cache), "--out", str(tmp_path / "busy"), "--models", "kmer-nn"])

@@ -123,7 +123,8 @@ def test_track_is_valid_bedgraph_and_matches_regions(scanned, records):
         chrom, start, end = row[0], int(row[1]), int(row[2])
         values = per[chrom][start:end]
         assert (values > float(MIN_KL)).all()  # regions are runs above the threshold
-        assert values.max() == pytest.approx(float(row[6]), rel=1e-5)
+        # the peak is the best supported window; the track also shows lone windows
+        assert values.max() >= float(row[6]) * (1 - 1e-5)
 
 
 def test_stdin_gives_the_same_output(runner, sim_dir, model_path, records, tmp_path):
@@ -228,6 +229,7 @@ def test_ids_select_and_unknown_ids_fail(runner, sim_dir, model_path, records, t
     (["--mask", "random", "--repeats", "0"], "--repeats must be at least 1"),
     (["--mask", "blur"], "--mask blur"),
     (["--merge-gap", "-1"], "--merge-gap"),
+    (["--min-support", "0"], "--min-support must be at least 1"),
     (["--min-kl", "-0.1"], "--min-kl"),
     (["--score-cap", "0"], "--score-cap"),
     (["--batch-size", "0"], "--batch-size"),

@@ -300,25 +300,54 @@ def test_call_regions_merging_and_peaks():
     # window 10, stride 5: hits at 0,5 (overlapping) | 20 (5 nt after 15) | 35 (5 nt after 30).
     kl = [0.02, 0.05, 0.0, 0.0, 0.03, 0.0, 0.0, 0.04, 0.0, 0.0, 0.0]
     s = _scores(np.arange(0, 55, 5), kl, 60)
-    assert [(r.start, r.end, r.peak) for r in call_regions(s, 10, 0.01)] == [(0, 15, 5), (20, 30, 20), (35, 45, 35)]
-    assert [(r.start, r.end, r.peak) for r in call_regions(s, 10, 0.01, merge_gap=5)] == [(0, 45, 5)]
-    assert [(r.start, r.end) for r in call_regions(s, 10, 0.01, merge_gap=4)] == [(0, 15), (20, 30), (35, 45)]
+    assert [(r.start, r.end, r.peak) for r in call_regions(s, 10, 0.01, min_support=1)] == [(0, 15, 5), (20, 30, 20), (35, 45, 35)]
+    assert [(r.start, r.end, r.peak) for r in call_regions(s, 10, 0.01, merge_gap=5, min_support=1)] == [(0, 45, 5)]
+    assert [(r.start, r.end) for r in call_regions(s, 10, 0.01, merge_gap=4, min_support=1)] == [(0, 15), (20, 30), (35, 45)]
     # Touching windows (end == next start) merge like bedtools merge.
     t = _scores([0, 10, 20], [0.02, 0.03, 0.0], 30)
-    assert [(r.start, r.end, r.peak) for r in call_regions(t, 10, 0.01)] == [(0, 20, 10)]
+    assert [(r.start, r.end, r.peak) for r in call_regions(t, 10, 0.01, min_support=1)] == [(0, 20, 10)]
     # Ties: the first window is the peak; strictly greater than min_kl.
     u = _scores([0, 1, 2], [0.02, 0.02, 0.01], 20)
-    (r,) = call_regions(u, 5, 0.01)
+    (r,) = call_regions(u, 5, 0.01, min_support=1)
     assert (r.start, r.end, r.peak, r.kl_peak) == (0, 6, 0, 0.02)
+
+
+def test_min_support_drops_lone_windows_but_not_edges_or_coarse_strides():
+    # stride 1, window 10, 60 starts: a lone window (5), a run of 9 (20–28), a run of 10 (45–54)
+    kl = np.zeros(60)
+    kl[5] = 0.5
+    kl[20:29] = 0.02
+    kl[45:55] = 0.03
+    s = _scores(np.arange(60), kl, 69)
+    assert [(r.start, r.end) for r in call_regions(s, 10, 0.01, min_support=1)] == [(5, 15), (20, 38), (45, 64)]
+    assert [(r.start, r.end) for r in call_regions(s, 10, 0.01, min_support=9)] == [(20, 38), (45, 64)]
+    assert [(r.start, r.end, r.peak) for r in call_regions(s, 10, 0.01)] == [(45, 64, 45)]  # default 10
+    assert [(r.start, r.end) for r in call_regions(s, 10, 0.01, min_support=11)] == [(45, 64)]  # ≤ window
+    assert [(r.start, r.end) for r in call_regions(s, 12, 0.01, min_support=11)] == []
+    # runs touching the first or last scanned window cannot slide further: kept
+    edge = np.zeros(60)
+    edge[:3] = 0.02
+    edge[-2:] = 0.04
+    e = _scores(np.arange(60), edge, 69)
+    assert [(r.start, r.end) for r in call_regions(e, 10, 0.01)] == [(0, 12), (58, 69)]
+    # stride 10: one window already slides 10 nt; a transcript with a single window keeps it
+    c = _scores(np.arange(0, 100, 10), [0, 0, 0, 0.02, 0, 0, 0, 0, 0, 0], 110)
+    assert [(r.start, r.end) for r in call_regions(c, 10, 0.01)] == [(30, 40)]
+    assert [(r.start, r.end) for r in call_regions(c, 20, 0.01, min_support=11)] == []
+    assert [(r.start, r.end) for r in call_regions(_scores([0], [0.3], 10), 10, 0.01)] == [(0, 10)]
+    # never more than the window: with window 4 a run of 4 windows suffices
+    assert [(r.start, r.end) for r in call_regions(s, 4, 0.01, min_support=100)] == [(20, 32), (45, 58)]
+    with pytest.raises(RNATrackerError, match="--min-support"):
+        call_regions(s, 10, 0.01, min_support=0)
 
 
 def test_region_fraction_and_direction_from_peak_deltas():
     deltas = [[0.01, -0.03], [-0.2, 0.1], [0.0, 0.0]]
     s = _scores([0, 2, 40], [0.02, 0.05, 0.0], 60, deltas)
-    (r,) = call_regions(s, 5, 0.01)
+    (r,) = call_regions(s, 5, 0.01, min_support=1)
     assert r.peak == 2 and r.fraction == 0 and r.direction == "enhancing"
     s = _scores([0, 2], [0.05, 0.02], 60, [[0.01, 0.3], [-0.2, 0.1]])
-    (r,) = call_regions(s, 5, 0.01)
+    (r,) = call_regions(s, 5, 0.01, min_support=1)
     assert r.fraction == 1 and r.direction == "repressive"
 
 
@@ -364,6 +393,6 @@ def test_regions_are_runs_of_track_above_threshold():
         above[a:b] = v > min_kl
     edges = np.flatnonzero(np.diff(np.concatenate([[0], above.astype(int), [0]])))
     runs = list(zip(edges[::2].tolist(), edges[1::2].tolist()))
-    regions = call_regions(s, 30, min_kl)
+    regions = call_regions(s, 30, min_kl, min_support=1)
     assert len(regions) > 1
     assert [(r.start, r.end) for r in regions] == runs

@@ -6,7 +6,7 @@ import pandas as pd
 from rnatracker_cli.alphabet import decode
 from rnatracker_cli.cli.app import app
 from rnatracker_cli.io.fasta import read_fasta
-from rnatracker_cli.simulate import OUTPUT_FILES, simulate_dataset
+from rnatracker_cli.simulate import OUTPUT_FILES, ZIPCODE_GAP, Motif, find_zipcodes, simulate_dataset
 
 
 def test_same_seed_gives_byte_identical_files(runner, tmp_path):
@@ -49,6 +49,10 @@ def test_human_like_length_distribution():
     assert 0.02 <= low <= 0.2
 
 
+def _mismatches(seq, start, consensus):
+    return int((seq[start : start + len(consensus)] != consensus).sum())
+
+
 def test_truth_zipcodes_carry_their_motif(sim_data):
     by_id = dict(zip(sim_data.ids, sim_data.sequences))
     motifs = {m.id: m for m in sim_data.motifs}
@@ -59,12 +63,60 @@ def test_truth_zipcodes_carry_their_motif(sim_data):
         assert 0 <= row.start < row.end <= len(seq)
         m = motifs[row.motif]
         assert m.fraction == row.fraction and m.effect == row.effect
-        consensus = m.pwm.argmax(axis=1)
-        first = seq[row.start : row.start + len(consensus)]
-        assert (first == consensus).mean() >= 0.5  # PWM draws: 85% consensus per position
+        width = len(m.consensus)
+        # a zipcode starts and ends with a site (≤ 1 mismatch to the consensus)
+        assert _mismatches(seq, row.start, m.consensus) <= 1
+        assert _mismatches(seq, row.end - width, m.consensus) <= 1
+        assert width <= row.end - row.start <= 3 * width + 2 * ZIPCODE_GAP + 20
         i = sim_data.ids.index(row.transcript)
         in_utr3 += row.start >= sim_data.utr5[i] + sim_data.cds[i]
     assert in_utr3 / len(sim_data.zipcodes) > 0.6
+
+
+def _naive_zipcodes(text, motif):
+    """Reference: sites by string comparison, merged while the gap is ≤ ZIPCODE_GAP."""
+    cons = decode(motif.consensus)
+    w = len(cons)
+    sites = [p for p in range(len(text) - w + 1) if sum(a != b for a, b in zip(text[p : p + w], cons)) <= 1]
+    regions = []
+    for p in sites:
+        if regions and p - regions[-1][1] <= ZIPCODE_GAP:
+            regions[-1][1] = max(regions[-1][1], p + w)
+        else:
+            regions.append([p, p + w])
+    return [tuple(r) for r in regions]
+
+
+def test_zipcode_rule_matches_a_naive_reference():
+    rng = np.random.default_rng(11)
+    for trial in range(60):
+        cons = rng.integers(0, 4, size=int(rng.integers(3, 9))).astype(np.uint8)
+        motif = Motif("M", "cytosol", 1, cons)
+        seq = rng.integers(0, 4, size=int(rng.integers(1, 400))).astype(np.uint8)
+        for _ in range(int(rng.integers(0, 6))):  # plant exact / 1-mismatch / 2-mismatch copies
+            if len(seq) <= len(cons):
+                break
+            p = int(rng.integers(0, len(seq) - len(cons)))
+            seq[p : p + len(cons)] = cons
+            for q in rng.choice(len(cons), size=int(rng.integers(0, 3)), replace=False):
+                seq[p + q] = (seq[p + q] + 1) % 4
+        got = [(s, e) for s, e, _ in find_zipcodes(seq, [motif])]
+        assert got == _naive_zipcodes(decode(seq), motif), trial
+
+
+def test_truth_is_every_zipcode_the_rule_sees():
+    # chance zipcodes in the background are listed too: nothing outside the truth is a site
+    data = simulate_dataset(n=300, seed=4, max_length=3000)
+    z = data.zipcodes
+    for tid, seq in zip(data.ids, data.sequences):
+        rows = z[z.transcript == tid]
+        for m in data.motifs:
+            want = [(r.start, r.end) for r in rows[rows.motif == m.id].itertuples()]
+            assert want == _naive_zipcodes(decode(seq), m)
+    # planted copies sit at or within one mismatch of the consensus; the MEME PWM says so
+    for m in data.motifs:
+        assert np.array_equal(m.pwm.argmax(axis=1), m.consensus)
+        assert np.allclose(m.pwm.sum(axis=1), 1.0) and 10 <= len(m.consensus) <= 12
 
 
 def test_planted_effects_shift_targets():

@@ -18,7 +18,7 @@ from rnatracker_cli.model import build_model, default_config
 from rnatracker_cli.simulate import simulate_dataset
 from rnatracker_cli.training import checkpoint as ckpt
 from rnatracker_cli.training.data import TrainingSet, load_training_set, split_validation
-from rnatracker_cli.training.loop import DEFAULT_BATCH_NT, DEFAULT_PATIENCE, FitOptions, evaluate, fit
+from rnatracker_cli.training.loop import DEFAULT_BATCH_NT, DEFAULT_CLIP_NORM, DEFAULT_PATIENCE, FitOptions, evaluate, fit
 from rnatracker_cli.utils.device import resolve_device
 
 
@@ -81,6 +81,37 @@ def test_early_stopping_restores_the_best_epoch():
     assert val_loss == pytest.approx(best, rel=1e-6, abs=1e-7)
 
 
+def _step_grad_norms(monkeypatch, clip_norm):
+    """Global gradient norm seen by the optimiser at every step of a short fit."""
+    norms = []
+    original = torch.optim.NAdam.step
+
+    def step(self, *args, **kwargs):
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.NAdam, "step", step)
+    d = simulate_dataset(n=24, seed=5, max_length=900)
+    data = TrainingSet(np.array(d.ids, dtype=object), d.sequences, None,
+                       np.array([len(s) for s in d.sequences]), d.targets)
+    config = default_config("rnatracker", 4)
+    torch.manual_seed(0)
+    fit(build_model(config), config, data, None,
+        FitOptions(epochs=2, batch_size=6, patience=0, seed=0, clip_norm=clip_norm), torch.device("cpu"))
+    monkeypatch.undo()
+    return np.array(norms)
+
+
+def test_gradient_clipping_bounds_every_step(monkeypatch):
+    free = _step_grad_norms(monkeypatch, 0.0)
+    assert len(free) == 8 and free.max() > 1e-3  # unclipped gradients are larger than the cap below
+    clipped = _step_grad_norms(monkeypatch, 1e-3)
+    assert len(clipped) == 8 and clipped.max() <= 1e-3 * (1 + 1e-4)
+    assert clipped.min() > 0.99e-3  # clipped, not zeroed
+    assert FitOptions().clip_norm == DEFAULT_CLIP_NORM == 1.0
+
+
 def test_train_cli_writes_the_run_directory(runner, small_cache, tmp_path):
     out = tmp_path / "run"
     res = runner.invoke(app, ["train", str(small_cache), "--out", str(out), "--epochs", "2", "--seed", "3",
@@ -90,6 +121,7 @@ def test_train_cli_writes_the_run_directory(runner, small_cache, tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["arch"] == "rnatracker" and config["model"]["mode"] == "full"
     assert config["training"]["seed"] == 3 and config["training"]["lr"] == 1e-3
+    assert config["training"]["clip_norm"] == 1.0
     assert config["training"]["n_train"] + config["training"]["n_val"] == 24
     log = [line.split("\t") for line in (out / "log.tsv").read_text().splitlines()]
     assert log[0] == ["epoch", "train_loss", "val_loss", "val_pearson_cytosol", "val_pearson_nuclear",
@@ -122,6 +154,9 @@ def test_train_cli_bad_inputs(runner, small_cache, tmp_path):
     assert res.exit_code == 1 and "unknown architecture" in res.output
     res = runner.invoke(app, ["train", str(small_cache), "--out", str(tmp_path / "r"), "--val-fraction", "1.5"])
     assert res.exit_code == 1 and "--val-fraction" in res.output
+    res = runner.invoke(app, ["train", str(small_cache), "--out", str(tmp_path / "r"), "--clip-norm", "-1"])
+    assert res.exit_code == 1 and "error: --clip-norm must be >= 0" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "r").exists()
 
 
 def test_cli_defaults_match_the_library():
@@ -132,6 +167,7 @@ def test_cli_defaults_match_the_library():
     params = inspect.signature(train).parameters
     assert params["batch_nt"].default == DEFAULT_BATCH_NT == FitOptions().batch_nt
     assert params["patience"].default == DEFAULT_PATIENCE == FitOptions().patience
+    assert params["clip_norm"].default == DEFAULT_CLIP_NORM == FitOptions().clip_norm
     assert params["batch_size"].default == FitOptions().batch_size
     assert params["epochs"].default == FitOptions().epochs == 100
     assert params["mode"].default == "full" and params["length_feature"].default is False

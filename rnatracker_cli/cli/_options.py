@@ -41,6 +41,9 @@ Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate (defaul
 Patience = Annotated[
     int, typer.Option("--patience", help="Stop after this many epochs without a lower validation loss (0 = never).")
 ]
+ClipNorm = Annotated[
+    float, typer.Option("--clip-norm", help="Clip the gradient's global norm to this value before each step (0 = off).")
+]
 ValFraction = Annotated[
     float, typer.Option("--val-fraction", help="Share of the training transcripts (whole genes) held out for early stopping.")
 ]

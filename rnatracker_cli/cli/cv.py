@@ -10,10 +10,10 @@ from rich.table import Table
 
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
-    BatchNt, BatchSize, CacheArg, Debug, Device, Epochs, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed, ValFraction,
+    BatchNt, BatchSize, CacheArg, ClipNorm, Debug, Device, Epochs, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed, ValFraction,
 )
 from rnatracker_cli.defaults import (
-    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
+    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
 )
 from rnatracker_cli.errors import RNATrackerError
 
@@ -37,6 +37,7 @@ def cv(
     batch_nt: BatchNt = DEFAULT_BATCH_NT,
     lr: Lr = None,
     patience: Patience = DEFAULT_PATIENCE,
+    clip_norm: ClipNorm = DEFAULT_CLIP_NORM,
     val_fraction: ValFraction = DEFAULT_VAL_FRACTION,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Paired bootstrap resamples for Pearson differences.")] = 1000,
     seed: Seed = 0,
@@ -60,7 +61,7 @@ def cv(
         options = CVOptions(
             models=[m.strip() for m in models.split(",") if m.strip()], folds=folds, seed=seed, mode=mode,
             encoding=input_, max_len=max_len, length_feature=length_feature, val_fraction=val_fraction,
-            epochs=epochs, batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, n_boot=bootstrap,
+            epochs=epochs, batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, clip_norm=clip_norm, n_boot=bootstrap,
         )
 
         def on_part(model: str, k: int, status: str, info: dict | None) -> None:

@@ -24,6 +24,9 @@ def scan_zipcodes(
     merge_gap: Annotated[
         int, typer.Option("--merge-gap", help="Merge called windows at most this many nt apart (0: overlapping or touching).")
     ] = 0,
+    min_support: Annotated[
+        int, typer.Option("--min-support", help="Call only windows that stay above --min-kl while the window slides this many nt (1: any window, as in the paper).")
+    ] = 10,
     score_cap: Annotated[
         Optional[float],
         typer.Option("--score-cap", help="KL that maps to BED score 1000 (score = min(1000, round(1000·kl_peak/cap)); default 10 × --min-kl)."),
@@ -62,7 +65,7 @@ def scan_zipcodes(
     limit_kernel_cache()  # the fast path's LSTM runs on a new length almost every batch
     con = console(quiet)
     with cli_errors(debug):
-        options = ScanOptions(window=window, stride=stride, min_kl=min_kl, merge_gap=merge_gap, score_cap=score_cap,
+        options = ScanOptions(window=window, stride=stride, min_kl=min_kl, merge_gap=merge_gap, min_support=min_support, score_cap=score_cap,
                               mask=mask, repeats=repeats, seed=seed, method=method, batch_size=batch_size)
         selected = parse_ids(ids, ids_file)
 

@@ -9,11 +9,11 @@ import typer
 
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
-    BatchNt, BatchSize, Bf16, CacheArg, Debug, Device, Epochs, Force, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed,
+    BatchNt, BatchSize, Bf16, CacheArg, ClipNorm, Debug, Device, Epochs, Force, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed,
     ValFraction,
 )
 from rnatracker_cli.defaults import (
-    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
+    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
 )
 
 
@@ -32,6 +32,7 @@ def train(
     batch_nt: BatchNt = DEFAULT_BATCH_NT,
     lr: Lr = None,
     patience: Patience = DEFAULT_PATIENCE,
+    clip_norm: ClipNorm = DEFAULT_CLIP_NORM,
     val_fraction: ValFraction = DEFAULT_VAL_FRACTION,
     seed: Seed = 0,
     device: Device = "auto",
@@ -51,7 +52,8 @@ def train(
     limit_kernel_cache()
     with cli_errors(debug):
         model_options = ModelOptions(arch=arch, encoding=encoding, mode=mode, max_len=max_len, length_feature=length_feature)
-        fit_options = FitOptions(epochs=epochs, batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, seed=seed, bf16=bf16)
+        fit_options = FitOptions(epochs=epochs, batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, seed=seed, bf16=bf16,
+                                 clip_norm=clip_norm)
         progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=con, transient=True, disable=quiet)
         task = progress.add_task("train", total=None, epoch=1)

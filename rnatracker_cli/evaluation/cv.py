@@ -30,7 +30,7 @@ import numpy as np
 
 from rnatracker_cli import __version__
 from rnatracker_cli.defaults import (
-    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
+    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
 )
 from rnatracker_cli.encoding import get_encoding
 from rnatracker_cli.errors import RNATrackerError
@@ -67,6 +67,7 @@ class CVOptions:
     batch_nt: int = DEFAULT_BATCH_NT
     lr: float | None = None
     patience: int = DEFAULT_PATIENCE
+    clip_norm: float = DEFAULT_CLIP_NORM
     n_boot: int = 1000
 
 
@@ -117,7 +118,8 @@ def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
             raise RNATrackerError(f"{config_path} is not a CV config (corrupt?)") from None
         if have.get("data_sha256") != wanted["data_sha256"]:
             raise RNATrackerError(f"{out} holds a CV run on another cache ({have.get('cache')}); use another --out")
-        old, new = have.get("options", {}), wanted["options"]
+        # Options added later, with the value that reproduces the runs made before them.
+        old, new = {"clip_norm": 0.0, **have.get("options", {})}, wanted["options"]
         # Models are independent parts on shared folds: a run can be extended with more.
         changed = sorted(k for k in new if k != "models" and old.get(k) != new[k])
         if changed:
@@ -223,7 +225,8 @@ def run_cv(
             test = full.subset(test_idx)
             seed = options.seed * 1000 + k
             fit_options = FitOptions(epochs=options.epochs, batch_size=options.batch_size, batch_nt=options.batch_nt,
-                                     lr=options.lr, patience=options.patience, seed=seed)
+                                     lr=options.lr, patience=options.patience, seed=seed,
+                                     clip_norm=options.clip_norm)
             seed_everything(seed)
             model = build_model(config)
             t0 = time.perf_counter()

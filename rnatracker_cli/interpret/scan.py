@@ -23,6 +23,7 @@ from rnatracker_cli.errors import InputError, RNATrackerError
 from rnatracker_cli.interpret.perturb import MaskSpec, transcript_key
 from rnatracker_cli.interpret.zipcodes import (
     DEFAULT_MIN_KL,
+    DEFAULT_MIN_SUPPORT,
     DEFAULT_STRIDE,
     DEFAULT_WINDOW,
     SCORE_CAP_FACTOR,
@@ -54,6 +55,7 @@ class ScanOptions:
     stride: int = DEFAULT_STRIDE
     min_kl: float = DEFAULT_MIN_KL
     merge_gap: int = 0
+    min_support: int = DEFAULT_MIN_SUPPORT
     score_cap: float | None = None
     mask: str = "zero"
     repeats: int = 100
@@ -66,6 +68,8 @@ class ScanOptions:
             raise RNATrackerError("--min-kl must be at least 0")
         if self.merge_gap < 0:
             raise RNATrackerError("--merge-gap must be at least 0")
+        if self.min_support < 1:
+            raise RNATrackerError("--min-support must be at least 1")
         if self.score_cap is not None and not self.score_cap > 0:
             raise RNATrackerError("--score-cap must be positive")
         self.settings()  # validates window, stride, mask, repeats, method, batch size
@@ -83,6 +87,7 @@ class ScanOptions:
     def describe(self, score: bool = True) -> str:
         """Settings as ``key=value`` words (the score cap only with ``score``)."""
         text = (f"window={self.window} stride={self.stride} min_kl={self.min_kl:g} merge_gap={self.merge_gap} "
+                f"min_support={self.min_support} "
                 + (f"score_cap={self.cap:g} " if score else "") + f"mask={self.mask}")
         if self.mask == "random":
             text += f" repeats={self.repeats} seed={self.seed}"
@@ -279,7 +284,7 @@ def _scan_record(model, config: dict, record, settings, options: ScanOptions, de
         part = "transcript" if (lo, hi) == (0, length) else f"scanned part ({hi - lo} of {length} nt)"
         return TranscriptResult(record.id, length, skipped=f"window ({options.window} nt) longer than the {part}")
     return TranscriptResult(
-        record.id, length, call_regions(scores, options.window, options.min_kl, options.merge_gap),
+        record.id, length, call_regions(scores, options.window, options.min_kl, options.merge_gap, options.min_support),
         kl_track(scores, options.window) if keep_track else None, len(scores.starts), lo, scores.method,
     )
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from rnatracker_cli.defaults import (
-    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_LR_BY_ARCH, DEFAULT_PATIENCE,
+    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_LR_BY_ARCH, DEFAULT_PATIENCE,
 )
 from rnatracker_cli.encoding import get_encoding, make_batch, plan_batches
 from rnatracker_cli.evaluation.metrics import kl_divergence, pearson
@@ -43,7 +43,7 @@ from rnatracker_cli.utils.device import bf16_supported
 class FitOptions:
     """Optimisation settings. ``lr=None`` picks :data:`DEFAULT_LR_BY_ARCH` for the
     architecture if listed there, else :data:`DEFAULT_LR` for the mode;
-    ``patience=0`` disables early stopping."""
+    ``patience=0`` disables early stopping; ``clip_norm=0`` disables gradient clipping."""
 
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -51,6 +51,7 @@ class FitOptions:
     lr: float | None = None
     patience: int = DEFAULT_PATIENCE
     seed: int = 0
+    clip_norm: float = DEFAULT_CLIP_NORM
     bf16: bool = False
 
     def check(self) -> None:
@@ -62,6 +63,8 @@ class FitOptions:
             raise RNATrackerError("--lr must be a positive number")
         if self.patience < 0:
             raise RNATrackerError("--patience must be >= 0 (0 = no early stopping)")
+        if not (self.clip_norm >= 0 and math.isfinite(self.clip_norm)):
+            raise RNATrackerError("--clip-norm must be >= 0 (0 = no clipping)")
 
 
 @dataclass
@@ -157,6 +160,8 @@ def fit(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | N
             kl_sum = kl_rows(log_q.float(), targets[idx].to(device)).sum()
             optimizer.zero_grad(set_to_none=True)
             (kl_sum / mean_rows).backward()
+            if options.clip_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), options.clip_norm)
             optimizer.step()
             total_loss += float(kl_sum.detach())
             if on_batch is not None:
