@@ -14,7 +14,10 @@ DEFAULT_EPOCHS = 100
 DEFAULT_BATCH_SIZE = 256
 #: Padded nucleotides per training batch in mode ``full`` (rows × longest row).
 DEFAULT_BATCH_NT = 50_000
-DEFAULT_PATIENCE = 10
+#: Epochs without a lower validation loss before training stops. 20, not 10: the deep model
+#: learns motifs one after another with plateaus of about 10 epochs between them, and 10 often
+#: ended runs on such a plateau (docs/model.md, "Patience").
+DEFAULT_PATIENCE = 20
 #: Global gradient-norm clipping (0 = off; not in the paper). Without it, full-mode training on
 #: simulated data repeatedly jumped back up the loss after learning its first motif and
 #: early stopping ended the run there; with 1.0 the same run kept improving (docs/model.md).
