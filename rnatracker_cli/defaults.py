@@ -15,7 +15,7 @@ DEFAULT_BATCH_SIZE = 256
 #: Padded nucleotides per training batch in mode ``full`` (rows × longest row).
 DEFAULT_BATCH_NT = 50_000
 #: Epochs without a lower validation loss before training stops. 20, not 10: the deep model
-#: learns motifs one after another with plateaus of about 10 epochs between them, and 10 often
+#: learns motifs one after another with plateaus of up to ~10 epochs between them, and 10
 #: ended runs on such a plateau (docs/model.md, "Patience").
 DEFAULT_PATIENCE = 20
 #: Global gradient-norm clipping (0 = off; not in the paper). Without it, full-mode training on

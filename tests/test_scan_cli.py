@@ -384,3 +384,16 @@ def test_progress_file_drops_uncommitted_blocks(tmp_path):
     progress = Progress(tmp_path / "z.bed", signature, force=False)
     progress.close(finished=False)
     assert "t3" not in part.read_text() and sorted(read_part(part, signature)) == ["t1", "t2"]
+
+
+def test_cli_defaults_match_the_library():
+    import inspect
+
+    from rnatracker_cli.cli.scan import scan_zipcodes
+    from rnatracker_cli.interpret.scan import ScanOptions
+
+    params = inspect.signature(scan_zipcodes).parameters
+    lib = ScanOptions()
+    for name in ("window", "stride", "min_kl", "merge_gap", "min_support", "mask", "repeats"):
+        assert params[name].default == getattr(lib, name), name
+    assert lib.min_support == 10 and lib.mask == "zero" and lib.min_kl == 0.0075

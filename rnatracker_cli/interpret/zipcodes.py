@@ -223,8 +223,7 @@ def call_regions(scores: WindowScores, window: int, min_kl: float = DEFAULT_MIN_
         raise RNATrackerError("--merge-gap must be at least 0")
     if min_support < 1:
         raise RNATrackerError("--min-support must be at least 1")
-    above = scores.kl > min_kl
-    hit = np.flatnonzero(above)
+    hit = np.flatnonzero(scores.kl > min_kl)
     need = min(min_support, window)
     if len(hit) and need > 1:
         hit = hit[_supported(scores.starts, hit, need)]
