@@ -9,16 +9,16 @@ predictions, then the KL). ``deltas = q − p`` per fraction.
 Regions: windows with KL > ``min_kl`` that stay above it while the window slides at least
 ``min(min_support, window)`` nt (a run of ``k`` consecutive called windows on the stride grid
 has support ``k × stride``; a run that reaches the first or last scanned window always
-counts, as the window cannot slide further there), merged when they overlap, touch, or are at most
-``merge_gap`` nt apart (like ``bedtools merge -d``); a region keeps its peak window (highest
-KL, the first one on ties), that window's KL and deltas; the named fraction is the one whose
+counts, as the window cannot slide further there), merged when they overlap, touch, or are
+at most ``merge_gap`` nt apart (like ``bedtools merge -d``); a region keeps its peak window
+(highest KL, the first one on ties), that window's KL and deltas; the named fraction is the one whose
 peak delta is largest in magnitude: ``enhancing`` when masking lowers it, ``repressive``
 when it raises it.
 
 Track: each nucleotide gets the largest KL of the scanned windows that cover it (so with
-``merge_gap`` 0 and ``min(min_support, window)`` ≤ stride the regions are exactly the maximal runs of
-nucleotides whose track value exceeds ``min_kl``); nucleotides no scanned window covers have
-no value.
+``merge_gap`` 0 and ``min(min_support, window)`` ≤ stride the regions are exactly the
+maximal runs of nucleotides whose track value exceeds ``min_kl``); nucleotides no scanned
+window covers have no value.
 """
 
 from __future__ import annotations
