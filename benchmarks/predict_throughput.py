@@ -26,7 +26,7 @@ from rnatracker_cli.inference import Predictor, default_batch_nt, predict_fasta
 from rnatracker_cli.io.writers import format_fasta
 from rnatracker_cli.model import build_model, default_config
 from rnatracker_cli.simulate import simulate_dataset
-from rnatracker_cli.training.checkpoint import load_model, save_checkpoint
+from rnatracker_cli.model.checkpoint import load_model, save_checkpoint
 from rnatracker_cli.utils.device import limit_kernel_cache, resolve_device
 
 

@@ -26,9 +26,9 @@ import numpy as np
 from rnatracker_cli.encoding import get_encoding
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.io.cache import Cache
-from rnatracker_cli.training.checkpoint import load_model
+from rnatracker_cli.model.checkpoint import load_model
 from rnatracker_cli.training.data import load_training_set, split_validation
-from rnatracker_cli.evaluation.metrics import pearson, roc_auc
+from rnatracker_cli.metrics import pearson, roc_auc
 
 
 def main() -> None:

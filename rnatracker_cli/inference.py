@@ -24,7 +24,7 @@ from rnatracker_cli.encoding import PaddedBatch, get_encoding, make_batch, plan_
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.io.atomic import check_output, open_output
 from rnatracker_cli.io.fasta import read_fasta
-from rnatracker_cli.training.checkpoint import load_model
+from rnatracker_cli.model.checkpoint import load_model
 from rnatracker_cli.utils.device import bf16_supported, resolve_device
 
 #: Default nucleotide budget per prediction batch (rows × padded width), by device type:

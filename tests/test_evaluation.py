@@ -6,7 +6,7 @@ from scipy.stats import pearsonr, spearmanr
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.evaluation.compare import delong_components, delong_test, paired_bootstrap_pearson
 from rnatracker_cli.evaluation.folds import assign_folds
-from rnatracker_cli.evaluation.metrics import average_precision, evaluate, kl_divergence, roc_auc, roc_curve
+from rnatracker_cli.metrics import average_precision, evaluate, kl_divergence, roc_auc, roc_curve
 
 
 def _naive_auc(labels, scores):

@@ -12,7 +12,7 @@ from rnatracker_cli.alphabet import encode
 from rnatracker_cli.cli.app import app
 from rnatracker_cli.inference import Predictor, attention_track
 from rnatracker_cli.model import build_model, default_config
-from rnatracker_cli.training.checkpoint import save_checkpoint
+from rnatracker_cli.model.checkpoint import save_checkpoint
 
 FRACTIONS = ["nuclear", "cytosol", "membrane"]  # deliberately not alphabetical
 

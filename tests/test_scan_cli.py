@@ -13,7 +13,7 @@ from rnatracker_cli.io.gtf import read_gtf
 from rnatracker_cli.io.writers import format_fasta
 from rnatracker_cli.alphabet import decode
 from rnatracker_cli.model import build_model, default_config
-from rnatracker_cli.training.checkpoint import save_checkpoint
+from rnatracker_cli.model.checkpoint import save_checkpoint
 
 FRACTIONS = ["cytosol", "nuclear", "membrane", "insoluble"]
 MIN_KL = "0.0001"
@@ -311,7 +311,7 @@ def test_structure_model_folds_each_transcript(runner, tmp_path):
     """seq+struct models: transcripts are folded on the fly (the model's fold settings)."""
     from rnatracker_cli.interpret.zipcodes import ScanSettings, scan_transcript
     from rnatracker_cli.structure import fold_sequence
-    from rnatracker_cli.training.checkpoint import load_model
+    from rnatracker_cli.model.checkpoint import load_model
 
     path = _checkpoint(tmp_path, "rnatracker", encoding="seq+struct")
     codes = np.random.default_rng(5).integers(0, 4, size=150).astype(np.uint8)

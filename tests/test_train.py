@@ -16,7 +16,7 @@ from rnatracker_cli.inference import Predictor
 from rnatracker_cli.io.cache import Cache, write_cache
 from rnatracker_cli.model import build_model, default_config
 from rnatracker_cli.simulate import simulate_dataset
-from rnatracker_cli.training import checkpoint as ckpt
+from rnatracker_cli.model import checkpoint as ckpt
 from rnatracker_cli.training.data import TrainingSet, load_training_set, split_validation
 from rnatracker_cli.training.loop import DEFAULT_BATCH_NT, DEFAULT_CLIP_NORM, DEFAULT_PATIENCE, FitOptions, evaluate, fit
 from rnatracker_cli.utils.device import resolve_device

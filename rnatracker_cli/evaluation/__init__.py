@@ -1,1 +1,1 @@
-"""Evaluation: cross-validation folds, metrics, paired model comparisons and plots."""
+"""Evaluation: cross-validation folds, reports, paired model comparisons and plots."""

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.stats import norm, rankdata
 
-from rnatracker_cli.evaluation.metrics import pearson
+from rnatracker_cli.metrics import pearson
 
 
 def delong_components(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -40,7 +40,7 @@ from rnatracker_cli.io.atomic import atomic_path
 from rnatracker_cli.io.cache import Cache
 from rnatracker_cli.model import build_model, default_config
 from rnatracker_cli.model.registry import ARCHITECTURES, SEQUENCE_FEATURE_ARCHS
-from rnatracker_cli.training.checkpoint import save_checkpoint
+from rnatracker_cli.model.checkpoint import save_checkpoint
 from rnatracker_cli.training.data import load_training_set, split_validation
 from rnatracker_cli.training.loop import FitOptions, fit
 from rnatracker_cli.inference import Predictor

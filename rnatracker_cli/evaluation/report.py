@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rnatracker_cli.evaluation.compare import delong_test, paired_bootstrap_pearson
-from rnatracker_cli.evaluation.metrics import evaluate, one_vs_rest
+from rnatracker_cli.metrics import evaluate, one_vs_rest
 
 METRICS_COLUMNS = ("model", "fraction", "metric", "value")
 COMPARISON_COLUMNS = ("model_a", "model_b", "test", "fraction", "estimate", "ci_low", "ci_high", "z", "p_value")
@@ -90,7 +90,7 @@ def write_plots(folder: str | os.PathLike, targets: np.ndarray, predictions: dic
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rnatracker_cli.evaluation.metrics import (average_precision, pearson, precision_recall_curve,
+    from rnatracker_cli.metrics import (average_precision, pearson, precision_recall_curve,
                                                     roc_auc, roc_curve)
 
     from rnatracker_cli.io.atomic import atomic_path

@@ -178,7 +178,7 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
     for each skipped / scanned transcript.
     """
     from rnatracker_cli.io.gtf import read_gtf
-    from rnatracker_cli.training.checkpoint import load_model
+    from rnatracker_cli.model.checkpoint import load_model
     from rnatracker_cli.utils.device import resolve_device
 
     options = options or ScanOptions()

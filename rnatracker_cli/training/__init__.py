@@ -1,1 +1,1 @@
-"""Training: data split, fit loop with early stopping, metrics, checkpoints, run directories."""
+"""Training: data split, fit loop with early stopping, the loss, run directories."""

@@ -30,7 +30,7 @@ from rnatracker_cli.defaults import (
     DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_LR_BY_ARCH, DEFAULT_PATIENCE,
 )
 from rnatracker_cli.encoding import get_encoding, make_batch, plan_batches
-from rnatracker_cli.evaluation.metrics import kl_divergence, pearson
+from rnatracker_cli.metrics import kl_divergence, pearson
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.training.data import TrainingSet

@@ -1,4 +1,4 @@
-"""The training loss. (Evaluation metrics live in :mod:`rnatracker_cli.evaluation.metrics`.)"""
+"""The training loss. (Evaluation metrics live in :mod:`rnatracker_cli.metrics`.)"""
 
 from __future__ import annotations
 

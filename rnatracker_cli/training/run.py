@@ -4,7 +4,7 @@ Run directory (DESIGN.md)::
 
     config.json   model config + training options + data provenance
     log.tsv       one row per epoch (columns: :func:`log_columns`)
-    model.pt      checkpoint of the best epoch (rnatracker_cli.training.checkpoint)
+    model.pt      checkpoint of the best epoch (rnatracker_cli.model.checkpoint)
     loss.png      train/validation loss per epoch, best epoch marked
 """
 
@@ -26,7 +26,7 @@ from rnatracker_cli.errors import OutputExistsError, RNATrackerError
 from rnatracker_cli.io.atomic import atomic_path
 from rnatracker_cli.io.cache import Cache
 from rnatracker_cli.model import build_model, default_config
-from rnatracker_cli.training.checkpoint import MODEL_FILE, save_checkpoint
+from rnatracker_cli.model.checkpoint import MODEL_FILE, save_checkpoint
 from rnatracker_cli.training.data import load_training_set, split_validation
 from rnatracker_cli.training.loop import EpochRecord, FitOptions, FitResult, fit
 from rnatracker_cli.utils.device import resolve_device
