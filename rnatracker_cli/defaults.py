@@ -23,3 +23,11 @@ DEFAULT_PATIENCE = 20
 #: early stopping ended the run there; with 1.0 the same run kept improving (docs/model.md).
 DEFAULT_CLIP_NORM = 1.0
 DEFAULT_VAL_FRACTION = 0.1
+#: Exponential moving average of the weights, decay per optimiser step (0 = off; not in the
+#: paper). Validation, early stopping and the saved model use the averaged weights
+#: (docs/model.md, "Weight averaging").
+DEFAULT_EMA = 0.99
+#: Epochs of linear learning-rate warm-up (0 = off; not in the paper).
+DEFAULT_WARMUP = 1
+#: Early stopping counts epochs without improvement only after this many epochs.
+DEFAULT_MIN_EPOCHS = 10

@@ -72,7 +72,7 @@ def test_early_stopping_restores_the_best_epoch():
     config = default_config("kmer-dnn", 4)
     model = build_model(config)
     # A high learning rate overfits 30 transcripts fast: validation loss turns up early.
-    result = fit(model, config, train, val, FitOptions(epochs=30, lr=3e-3, batch_size=8, patience=3, seed=1),
+    result = fit(model, config, train, val, FitOptions(epochs=30, lr=3e-3, batch_size=8, patience=3, seed=1, min_epochs=0),
                  torch.device("cpu"))
     assert result.stopped_early and len(result.history) == result.best_epoch + 3
     best = min(r.val_loss for r in result.history)
@@ -159,18 +159,22 @@ def test_train_cli_bad_inputs(runner, small_cache, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_cli_defaults_match_the_library():
+def test_cli_defaults_come_from_the_preset():
+    """Training options left out on the command line take the preset's values (an explicit one wins)."""
     import inspect
 
     from rnatracker_cli.cli.train import train
+    from rnatracker_cli.presets import Recipe, resolve_recipe
 
     params = inspect.signature(train).parameters
-    assert params["batch_nt"].default == DEFAULT_BATCH_NT == FitOptions().batch_nt
-    assert params["patience"].default == DEFAULT_PATIENCE == FitOptions().patience
-    assert params["clip_norm"].default == DEFAULT_CLIP_NORM == FitOptions().clip_norm
-    assert params["batch_size"].default == FitOptions().batch_size
-    assert params["epochs"].default == FitOptions().epochs == 100
-    assert params["mode"].default == "full" and params["length_feature"].default is False
+    for name in ("mode", "batch_nt", "patience", "clip_norm", "batch_size", "epochs", "ema", "warmup", "min_epochs",
+                 "length_feature", "length_prior", "lr"):
+        assert params[name].default is None, name
+    assert params["preset"].default == "default"
+    r = resolve_recipe("default")
+    assert r == Recipe()
+    assert (r.batch_nt, r.patience, r.clip_norm, r.epochs, r.mode) == (DEFAULT_BATCH_NT, DEFAULT_PATIENCE, DEFAULT_CLIP_NORM, 100, "full")
+    assert r.batch_nt == FitOptions().batch_nt and r.patience == FitOptions().patience and r.ema == FitOptions().ema
 
 
 def test_checkpoint_round_trip_gives_identical_predictions(small_cache, tmp_path):

@@ -19,8 +19,12 @@ Device = Annotated[
 ]
 
 # -- model and training options shared by `train` and `cv` -------------------------------------
+Preset = Annotated[
+    str,
+    typer.Option("--preset", help="Training recipe for every option not given: default (best measured, docs/model.md) or paper."),
+]
 Mode = Annotated[
-    str, typer.Option("--mode", help="full: every nucleotide, length-batched; fixed: 5'-truncated/padded to --max-len.")
+    Optional[str], typer.Option("--mode", help="full: every nucleotide, length-batched; fixed: 5'-truncated/padded to --max-len. [preset: full]")
 ]
 Input = Annotated[
     str,
@@ -32,17 +36,48 @@ MaxLen = Annotated[
     typer.Option("--max-len", help="Input length (fixed mode, default 4000); in full mode an optional 5' truncation."),
 ]
 LengthFeature = Annotated[
-    bool, typer.Option("--length-feature", help="Join log(transcript length) to the context vector (not in the paper).")
+    Optional[bool],
+    typer.Option("--length-feature/--no-length-feature",
+                 help="Join log(transcript length) to the context vector (not in the paper). [preset: off]"),
 ]
-Epochs = Annotated[int, typer.Option("--epochs", help="Maximum number of epochs.")]
-BatchSize = Annotated[int, typer.Option("--batch-size", help="Transcripts per batch (fixed mode; a cap in full mode).")]
-BatchNt = Annotated[int, typer.Option("--batch-nt", help="Full mode: padded nucleotides per batch (rows × longest row).")]
-Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default 1e-3 in both modes, 5e-2 for the length baseline; see docs/model.md).")]
+LengthPrior = Annotated[
+    Optional[bool],
+    typer.Option("--length-prior/--no-length-prior",
+                 help="CNN models: add the network's output to a frozen length-alone model fitted first, "
+                      "shrunk on the validation split (not in the paper). [default preset: on]"),
+]
+Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Maximum number of epochs. [preset: 100]")]
+BatchSize = Annotated[
+    Optional[int], typer.Option("--batch-size", help="Transcripts per batch (fixed mode; a cap in full mode). [default preset: 256]")
+]
+BatchNt = Annotated[
+    Optional[int], typer.Option("--batch-nt", help="Full mode: padded nucleotides per batch (rows × longest row). [preset: 50000]")
+]
+Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default 1e-3 in both modes, 5e-2 for the length baseline; paper preset 1e-4 in full mode).")]
 Patience = Annotated[
-    int, typer.Option("--patience", help="Stop after this many epochs without a lower validation loss (0 = never).")
+    Optional[int],
+    typer.Option("--patience", help="Stop after this many epochs without a lower validation loss (0 = never). [default preset: 20]"),
 ]
 ClipNorm = Annotated[
-    float, typer.Option("--clip-norm", help="Clip the gradient's global norm to this value before each step (0 = off).")
+    Optional[float],
+    typer.Option("--clip-norm", help="Clip the gradient's global norm to this value before each step (0 = off). [default preset: 1.0]"),
+]
+Ema = Annotated[
+    Optional[float],
+    typer.Option("--ema", help="Validate and keep an exponential moving average of the weights, decay per step (0 = off). [default preset: 0.99]"),
+]
+Warmup = Annotated[Optional[int], typer.Option("--warmup", help="Epochs of linear learning-rate warm-up (0 = off). [default preset: 1]")]
+MinEpochs = Annotated[
+    Optional[int], typer.Option("--min-epochs", help="Early stopping never stops before this epoch. [default preset: 10]")
+]
+Threads = Annotated[
+    Optional[int],
+    typer.Option("--threads", help="CPU threads for PyTorch (default 1: measured fastest per job on shared cores; docs/model.md)."),
+]
+Replicates = Annotated[
+    int,
+    typer.Option("--replicates", help="Train K members (seeds SEED..SEED+K-1, each with its own validation split) saved as one "
+                                      "ensemble; predictions average them and report their spread."),
 ]
 ValFraction = Annotated[
     float, typer.Option("--val-fraction", help="Share of the training transcripts (whole genes) held out for early stopping.")

@@ -10,11 +10,10 @@ from rich.table import Table
 
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
-    BatchNt, BatchSize, CacheArg, ClipNorm, Debug, Device, Epochs, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed, ValFraction,
+    BatchNt, BatchSize, CacheArg, ClipNorm, Debug, Device, Ema, Epochs, Input, LengthFeature, LengthPrior, Lr, MaxLen, MinEpochs,
+    Mode, Patience, Preset, Quiet, Seed, Threads, ValFraction, Warmup,
 )
-from rnatracker_cli.defaults import (
-    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
-)
+from rnatracker_cli.defaults import DEFAULT_VAL_FRACTION
 from rnatracker_cli.errors import RNATrackerError
 
 
@@ -28,16 +27,22 @@ def cv(
     fold: Annotated[
         Optional[int], typer.Option("--fold", help="Run only fold K (1-based), e.g. as one cluster job; metrics need a run without it.")
     ] = None,
-    mode: Mode = "full",
+    preset: Preset = "default",
+    mode: Mode = None,
     input_: Input = "seq",
     max_len: MaxLen = None,
-    length_feature: LengthFeature = False,
-    epochs: Epochs = DEFAULT_EPOCHS,
-    batch_size: BatchSize = DEFAULT_BATCH_SIZE,
-    batch_nt: BatchNt = DEFAULT_BATCH_NT,
+    length_feature: LengthFeature = None,
+    length_prior: LengthPrior = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    batch_nt: BatchNt = None,
     lr: Lr = None,
-    patience: Patience = DEFAULT_PATIENCE,
-    clip_norm: ClipNorm = DEFAULT_CLIP_NORM,
+    patience: Patience = None,
+    clip_norm: ClipNorm = None,
+    ema: Ema = None,
+    warmup: Warmup = None,
+    min_epochs: MinEpochs = None,
+    threads: Threads = None,
     val_fraction: ValFraction = DEFAULT_VAL_FRACTION,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Paired bootstrap resamples for Pearson differences.")] = 1000,
     seed: Seed = 0,
@@ -51,17 +56,23 @@ def cv(
     paired tests (DeLong, bootstrap) in comparisons.tsv and plots/. Re-running resumes.
     """
     from rnatracker_cli.evaluation.cv import CVOptions, run_cv
-    from rnatracker_cli.utils.device import limit_kernel_cache
+    from rnatracker_cli.presets import resolve_recipe
+    from rnatracker_cli.utils.device import limit_kernel_cache, set_threads
 
     limit_kernel_cache()
     con = console(quiet)
     with cli_errors(debug):
         if bootstrap < 100:
             raise RNATrackerError("--bootstrap must be at least 100")
+        set_threads(threads)
+        r = resolve_recipe(preset, mode=mode, length_feature=length_feature, length_prior=length_prior, epochs=epochs,
+                           batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, clip_norm=clip_norm,
+                           ema=ema, warmup=warmup, min_epochs=min_epochs)
         options = CVOptions(
-            models=[m.strip() for m in models.split(",") if m.strip()], folds=folds, seed=seed, mode=mode,
-            encoding=input_, max_len=max_len, length_feature=length_feature, val_fraction=val_fraction,
-            epochs=epochs, batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, clip_norm=clip_norm, n_boot=bootstrap,
+            models=[m.strip() for m in models.split(",") if m.strip()], folds=folds, seed=seed, mode=r.mode,
+            encoding=input_, max_len=max_len, length_feature=r.length_feature, length_prior=r.length_prior,
+            val_fraction=val_fraction, epochs=r.epochs, batch_size=r.batch_size, batch_nt=r.batch_nt, lr=r.lr,
+            patience=r.patience, clip_norm=r.clip_norm, ema=r.ema, warmup=r.warmup, min_epochs=r.min_epochs, n_boot=bootstrap,
         )
 
         def on_part(model: str, k: int, status: str, info: dict | None) -> None:

@@ -9,12 +9,10 @@ import typer
 
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
-    BatchNt, BatchSize, Bf16, CacheArg, ClipNorm, Debug, Device, Epochs, Force, Input, LengthFeature, Lr, MaxLen, Mode, Patience, Quiet, Seed,
-    ValFraction,
+    BatchNt, BatchSize, Bf16, CacheArg, ClipNorm, Debug, Device, Ema, Epochs, Force, Input, LengthFeature, LengthPrior, Lr, MaxLen,
+    MinEpochs, Mode, Patience, Preset, Quiet, Replicates, Seed, Threads, ValFraction, Warmup,
 )
-from rnatracker_cli.defaults import (
-    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
-)
+from rnatracker_cli.defaults import DEFAULT_VAL_FRACTION
 
 
 def train(
@@ -24,17 +22,24 @@ def train(
         str, typer.Option("--arch", help="Architecture: rnatracker, nolstm, noattention, kmer-dnn, kmer-nn or length (log length alone).")
     ] = "rnatracker",
     encoding: Input = "seq",
-    mode: Mode = "full",
+    preset: Preset = "default",
+    mode: Mode = None,
     max_len: MaxLen = None,
-    length_feature: LengthFeature = False,
-    epochs: Epochs = DEFAULT_EPOCHS,
-    batch_size: BatchSize = DEFAULT_BATCH_SIZE,
-    batch_nt: BatchNt = DEFAULT_BATCH_NT,
+    length_feature: LengthFeature = None,
+    length_prior: LengthPrior = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    batch_nt: BatchNt = None,
     lr: Lr = None,
-    patience: Patience = DEFAULT_PATIENCE,
-    clip_norm: ClipNorm = DEFAULT_CLIP_NORM,
+    patience: Patience = None,
+    clip_norm: ClipNorm = None,
+    ema: Ema = None,
+    warmup: Warmup = None,
+    min_epochs: MinEpochs = None,
+    replicates: Replicates = 1,
     val_fraction: ValFraction = DEFAULT_VAL_FRACTION,
     seed: Seed = 0,
+    threads: Threads = None,
     device: Device = "auto",
     bf16: Bf16 = False,
     force: Force = False,
@@ -44,16 +49,18 @@ def train(
     """Train one model; the weights of the epoch with the lowest validation loss are kept."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from rnatracker_cli.training.loop import FitOptions
-    from rnatracker_cli.training.run import ModelOptions, train_run
-    from rnatracker_cli.utils.device import limit_kernel_cache
+    from rnatracker_cli.presets import resolve_recipe
+    from rnatracker_cli.training.run import options_from_recipe, train_run
+    from rnatracker_cli.utils.device import limit_kernel_cache, set_threads
 
     con = console(quiet)
     limit_kernel_cache()
     with cli_errors(debug):
-        model_options = ModelOptions(arch=arch, encoding=encoding, mode=mode, max_len=max_len, length_feature=length_feature)
-        fit_options = FitOptions(epochs=epochs, batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, seed=seed, bf16=bf16,
-                                 clip_norm=clip_norm)
+        set_threads(threads)
+        recipe = resolve_recipe(preset, mode=mode, length_feature=length_feature, length_prior=length_prior, epochs=epochs,
+                                batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, clip_norm=clip_norm,
+                                ema=ema, warmup=warmup, min_epochs=min_epochs)
+        model_options, fit_options = options_from_recipe(recipe, arch=arch, encoding=encoding, max_len=max_len, seed=seed, bf16=bf16)
         progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=con, transient=True, disable=quiet)
         task = progress.add_task("train", total=None, epoch=1)
@@ -71,7 +78,7 @@ def train(
 
         with progress:
             summary = train_run(cache, out, model_options, fit_options, val_fraction=val_fraction,
-                                device=device, force=force, on_epoch=on_epoch, on_batch=on_batch)
+                                device=device, force=force, on_epoch=on_epoch, on_batch=on_batch, replicates=replicates)
         best = summary.result.best
         how = "early stop" if summary.result.stopped_early else "all epochs"
         con.print(f"{summary.config['arch']} ({summary.config['mode']} mode, lr {summary.result.lr:g}) on "

@@ -61,6 +61,7 @@ class CVOptions:
     encoding: str = "seq"
     max_len: int | None = None
     length_feature: bool = False
+    length_prior: bool = False
     val_fraction: float = DEFAULT_VAL_FRACTION
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -68,6 +69,9 @@ class CVOptions:
     lr: float | None = None
     patience: int = DEFAULT_PATIENCE
     clip_norm: float = DEFAULT_CLIP_NORM
+    ema: float = 0.0
+    warmup: int = 0
+    min_epochs: int = 0
     n_boot: int = 1000
 
 
@@ -191,7 +195,8 @@ def run_cv(
         if n < options.folds:
             raise RNATrackerError(f"--folds {options.folds} is more than the {n} transcripts in the cache")
         configs = {m: default_config(m, len(cache.fractions), encoding="seq" if m in SEQUENCE_FEATURE_ARCHS else options.encoding,
-                                     mode=options.mode, max_len=options.max_len, length_feature=options.length_feature)
+                                     mode=options.mode, max_len=options.max_len, length_feature=options.length_feature,
+                                     length_prior=options.length_prior)
                    for m in options.models}
         encodings = {c["encoding"]: get_encoding(c["encoding"]) for c in configs.values()}
         _open_run(out, cache, options)
@@ -226,7 +231,8 @@ def run_cv(
             seed = options.seed * 1000 + k
             fit_options = FitOptions(epochs=options.epochs, batch_size=options.batch_size, batch_nt=options.batch_nt,
                                      lr=options.lr, patience=options.patience, seed=seed,
-                                     clip_norm=options.clip_norm)
+                                     clip_norm=options.clip_norm, ema=options.ema, warmup=options.warmup,
+                                     min_epochs=options.min_epochs)
             seed_everything(seed)
             model = build_model(config)
             t0 = time.perf_counter()

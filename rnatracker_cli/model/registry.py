@@ -3,7 +3,7 @@
 A config is a flat dict::
 
     {"arch": "rnatracker", "encoding": "seq", "mode": "full", "max_len": null,
-     "n_fractions": 4, "length_feature": false,
+     "n_fractions": 4, "length_feature": false, "length_prior": false,
      "filters": 32, "kernel": 10, "pool": 3, "conv_layers": 2, "dropout": 0.2,
      "lstm_units": 32}                         # CNN architectures
     {"arch": "kmer-dnn", ..., "hidden_layers": 2, "dropout": 0.2, "k_max": 5}   # k-mer baselines
@@ -42,7 +42,8 @@ ARCHITECTURES: tuple[str, ...] = (*VARIANTS, *_KMER_DEFAULTS)
 
 
 def default_config(arch: str, n_fractions: int, *, encoding: str = "seq", mode: str = "full",
-                   max_len: int | None = None, length_feature: bool = False, **overrides: Any) -> dict:
+                   max_len: int | None = None, length_feature: bool = False, length_prior: bool = False,
+                   **overrides: Any) -> dict:
     """A complete config for ``arch`` with the paper's defaults, ``overrides`` applied."""
     if arch not in ARCHITECTURES:
         raise RNATrackerError(f"unknown architecture {arch!r} (expected one of {', '.join(ARCHITECTURES)})")
@@ -60,6 +61,8 @@ def default_config(arch: str, n_fractions: int, *, encoding: str = "seq", mode: 
         # log length is always one of the k-mer models' features
         "n_fractions": int(n_fractions), "length_feature": bool(length_feature) or arch in _KMER_DEFAULTS,
     }
+    if arch in VARIANTS:
+        config["length_prior"] = bool(length_prior)
     config.update(_KMER_DEFAULTS[arch] if arch in _KMER_DEFAULTS else _CNN_DEFAULTS)
     unknown = set(overrides) - set(config)
     if unknown:
@@ -69,7 +72,18 @@ def default_config(arch: str, n_fractions: int, *, encoding: str = "seq", mode: 
 
 
 def build_model(config: dict) -> nn.Module:
-    """Build an untrained model from a config (see the module docstring)."""
+    """Build an untrained model from a config (see the module docstring).
+
+    ``config["replicates"] = K > 1`` builds an :class:`~rnatracker_cli.model.ensemble.Ensemble`
+    of K members of that architecture (``train --replicates``).
+    """
+    replicates = config.get("replicates", 1)
+    if not isinstance(replicates, int) or replicates < 1:
+        raise RNATrackerError(f"invalid model config: replicates = {replicates!r}")
+    if replicates > 1:
+        from rnatracker_cli.model.ensemble import Ensemble
+
+        return Ensemble([build_model({**config, "replicates": 1}) for _ in range(replicates)])
     try:
         arch = config["arch"]
         encoding = get_encoding(config.get("encoding", "seq"))
@@ -79,6 +93,7 @@ def build_model(config: dict) -> nn.Module:
                 kernel=config["kernel"], pool=config["pool"], conv_layers=config["conv_layers"],
                 dropout=config["dropout"], lstm_units=config["lstm_units"],
                 length_feature=config.get("length_feature", False),
+                length_prior=config.get("length_prior", False),
             )
         elif arch in _KMER_DEFAULTS:
             model = KmerNet(config["n_fractions"], config["hidden_layers"], config["dropout"], config["k_max"])

@@ -41,6 +41,47 @@ class LengthFeature(nn.Module):
         self.std.fill_(float(logs.std()) if len(logs) > 1 and float(logs.std()) > 0 else 1.0)
 
 
+class LengthPrior(nn.Module):
+    """Frozen softmax regression on standardised log length: logits float32 (batch, F).
+
+    All parameters are buffers (saved in the checkpoint, never trained by the optimiser);
+    :meth:`fit` sets them from the training split by maximum likelihood (L-BFGS, a small L2
+    penalty so that a constant target set stays finite).
+    """
+
+    def __init__(self, n_fractions: int) -> None:
+        super().__init__()
+        self.length = LengthFeature()
+        self.register_buffer("weight", torch.zeros(n_fractions))
+        self.register_buffer("bias", torch.zeros(n_fractions))
+        # Weight of the network's sequence part on top of the prior (1 while training).
+        self.register_buffer("residual_scale", torch.ones(()))
+
+    def forward(self, nt_lengths: torch.Tensor) -> torch.Tensor:
+        return self.length(nt_lengths) * self.weight[None, :] + self.bias[None, :]
+
+    @torch.enable_grad()
+    def fit(self, nt_lengths: torch.Tensor, targets: torch.Tensor, l2: float = 1e-4) -> None:
+        """nt_lengths int64 (n,); targets float32 (n, F) distributions (rows sum to 1)."""
+        self.length.fit(nt_lengths)
+        z = self.length(nt_lengths.cpu()).double()
+        p = targets.detach().cpu().double()
+        w = torch.zeros(p.shape[1], dtype=torch.float64, requires_grad=True)
+        b = torch.log(p.mean(0).clamp(min=1e-6)).clone().requires_grad_(True)
+        opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=200, tolerance_grad=1e-10, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            log_q = torch.log_softmax(z * w[None, :] + b[None, :], dim=1)
+            loss = -(p * log_q).sum(1).mean() + l2 * (w * w).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        self.weight.copy_(w.detach().float())
+        self.bias.copy_((b - b.mean()).detach().float())
+
+
 class RNATrackerNet(nn.Module):
     """CNN (+ BiLSTM) + attention/mean pooling → log-probabilities over fractions.
 
@@ -52,7 +93,7 @@ class RNATrackerNet(nn.Module):
 
     def __init__(self, variant: str, branches: tuple[int, ...], n_fractions: int, filters: int = 32,
                  kernel: int = 10, pool: int = 3, conv_layers: int = 2, dropout: float = 0.2,
-                 lstm_units: int = 32, length_feature: bool = False) -> None:
+                 lstm_units: int = 32, length_feature: bool = False, length_prior: bool = False) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant}")
@@ -69,6 +110,7 @@ class RNATrackerNet(nn.Module):
         self.has_attention = self.attention is not None
         self.length = LengthFeature() if length_feature else None
         self.dense = nn.Linear(features + (1 if length_feature else 0), n_fractions)
+        self.prior = LengthPrior(n_fractions) if length_prior else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -92,6 +134,9 @@ class RNATrackerNet(nn.Module):
                         if name.startswith("bias_ih"):
                             units = param.shape[0] // 4
                             param.data[units : 2 * units] = 1.0  # PyTorch gate order: i, f, g, o
+        if self.prior is not None:
+            # Start exactly at the length model: the sequence part's contribution begins at 0.
+            nn.init.zeros_(self.dense.weight)
 
     @property
     def min_length(self) -> int:
@@ -110,6 +155,22 @@ class RNATrackerNet(nn.Module):
         """Set the length feature's statistics from the training split's transcript lengths."""
         if self.length is not None:
             self.length.fit(nt_lengths)
+
+    def fit_prior(self, nt_lengths: torch.Tensor, targets: torch.Tensor) -> None:
+        """Fit the length prior (if any) on the training split: nt_lengths int64 (n,),
+        targets float32 (n, F)."""
+        if self.prior is not None:
+            self.prior.fit(nt_lengths, targets)
+
+    @property
+    def residual_scale(self) -> float | None:
+        """Weight of the sequence part over the length prior (None without a prior)."""
+        return None if self.prior is None else float(self.prior.residual_scale)
+
+    def set_residual_scale(self, value: float) -> None:
+        if self.prior is None:
+            raise ValueError("this model has no length prior")
+        self.prior.residual_scale.fill_(float(value))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, nt_lengths: torch.Tensor | None = None,
                 return_attention: bool = False):
@@ -135,8 +196,11 @@ class RNATrackerNet(nn.Module):
             context, weights = self.attention(h, steps)
         else:
             context, weights = masked_mean(h, steps)
+        if (self.length is not None or self.prior is not None) and nt_lengths is None:
+            raise ValueError("this model uses the transcript length: pass nt_lengths")
         if self.length is not None:
-            if nt_lengths is None:
-                raise ValueError("this model uses the length feature: pass nt_lengths")
             context = torch.cat([context, self.length(nt_lengths).to(context.dtype)], dim=1)
-        return torch.log_softmax(self.dense(context).float(), dim=1), weights
+        logits = self.dense(context).float()
+        if self.prior is not None:
+            logits = self.prior(nt_lengths) + self.prior.residual_scale * logits
+        return torch.log_softmax(logits, dim=1), weights

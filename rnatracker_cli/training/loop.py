@@ -1,5 +1,13 @@
 """The fit loop: KL(p‖q) loss, NAdam, per-epoch validation, early stopping on validation loss.
 
+Steps of :func:`fit`: prepare the model (feature statistics; the length prior of
+``length_prior`` models), then per epoch: one pass over length-bucketed batches (linear
+learning-rate warm-up over the first ``warmup`` epochs, gradient clipping, an exponential
+moving average (EMA) of the weights updated after every step), validation of the **averaged**
+weights, early stopping (not before ``min_epochs``). At the end the best averaged weights are
+loaded and, for ``length_prior`` models, the sequence part's weight over the prior is shrunk
+on the validation split (:func:`fit_residual_scale`).
+
 Batches follow the model config's input mode (:func:`rnatracker_cli.encoding.plan_batches`):
 shuffled chunks of ``batch_size`` in mode ``fixed``; length buckets capped at ``batch_nt``
 padded nucleotides and ``batch_size`` rows in mode ``full``, re-drawn each epoch from a
@@ -27,7 +35,8 @@ import torch
 from torch import nn
 
 from rnatracker_cli.defaults import (
-    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_LR_BY_ARCH, DEFAULT_PATIENCE,
+    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EMA, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_LR_BY_ARCH,
+    DEFAULT_MIN_EPOCHS, DEFAULT_PATIENCE, DEFAULT_WARMUP,
 )
 from rnatracker_cli.encoding import get_encoding, make_batch, plan_batches
 from rnatracker_cli.metrics import kl_divergence, pearson
@@ -38,12 +47,14 @@ from rnatracker_cli.training.metrics import kl_rows
 from rnatracker_cli.utils.device import bf16_supported
 
 
-
 @dataclass
 class FitOptions:
     """Optimisation settings. ``lr=None`` picks :data:`DEFAULT_LR_BY_ARCH` for the
     architecture if listed there, else :data:`DEFAULT_LR` for the mode;
-    ``patience=0`` disables early stopping; ``clip_norm=0`` disables gradient clipping."""
+    ``patience=0`` disables early stopping; ``clip_norm=0`` disables gradient clipping;
+    ``ema=0`` disables weight averaging (else the per-step decay of the moving average);
+    ``warmup`` epochs of linear learning-rate warm-up (0 = off); early stopping never
+    stops before ``min_epochs``."""
 
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -53,6 +64,10 @@ class FitOptions:
     seed: int = 0
     clip_norm: float = DEFAULT_CLIP_NORM
     bf16: bool = False
+    ema: float = DEFAULT_EMA
+    warmup: int = DEFAULT_WARMUP
+    min_epochs: int = DEFAULT_MIN_EPOCHS
+    shrink: bool = True
 
     def check(self) -> None:
         if self.epochs < 1:
@@ -65,6 +80,14 @@ class FitOptions:
             raise RNATrackerError("--patience must be >= 0 (0 = no early stopping)")
         if not (self.clip_norm >= 0 and math.isfinite(self.clip_norm)):
             raise RNATrackerError("--clip-norm must be >= 0 (0 = no clipping)")
+        if not 0.0 <= self.ema < 1.0:
+            raise RNATrackerError("--ema must be in [0, 1) (0 = no weight averaging)")
+        if self.warmup < 0 or self.min_epochs < 0:
+            raise RNATrackerError("--warmup and --min-epochs must be >= 0")
+
+    def learning_rate(self, config: dict) -> float:
+        """The learning rate used for ``config`` (see the class docstring)."""
+        return self.lr if self.lr is not None else DEFAULT_LR_BY_ARCH.get(config.get("arch"), DEFAULT_LR[config["mode"]])
 
 
 @dataclass
@@ -84,6 +107,8 @@ class FitResult:
     best_epoch: int = 0
     stopped_early: bool = False
     lr: float = 0.0
+    #: Weight of the sequence part over the length prior after shrinkage (None without a prior).
+    residual_scale: float | None = None
 
     @property
     def best(self) -> EpochRecord:
@@ -114,13 +139,136 @@ def _normalization_batches(model, config, data: TrainingSet, device, batch_nt: i
     return batches
 
 
+def _prepare_model(model: nn.Module, config: dict, train: TrainingSet, options: FitOptions, device) -> None:
+    """Statistics and priors that come from the training split, before any gradient step."""
+    model.to(device)
+    if getattr(model, "needs_normalization", False):
+        model.fit_normalization(torch.from_numpy(train.nt_lengths),
+                                _normalization_batches(model, config, train, device, options.batch_nt))
+    if hasattr(model, "fit_prior"):
+        model.fit_prior(torch.from_numpy(train.nt_lengths), torch.from_numpy(train.targets))
+        model.to(device)
+
+
+class _WeightAverage:
+    """Exponential moving average of a model's parameters and buffers (``decay`` per step;
+    0 = none: the live weights are used). Validation and the saved weights use the average:
+    single steps can swing the loss of the live weights (docs/model.md, "Weight averaging")."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.steps = 0
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()} if decay > 0 else None
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        if self.shadow is None:
+            return
+        self.steps += 1
+        # Bias-corrected start: early on the average is over the steps taken so far.
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
+            else:
+                self.shadow[k].copy_(v)
+
+    def state(self, model: nn.Module) -> dict:
+        """The weights to evaluate and keep (CPU copies)."""
+        source = self.shadow if self.shadow is not None else model.state_dict()
+        return {k: v.detach().cpu().clone() for k, v in source.items()}
+
+    @contextlib.contextmanager
+    def applied(self, model: nn.Module):
+        """Temporarily load the averaged weights into ``model``."""
+        if self.shadow is None:
+            yield
+            return
+        live = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.shadow)
+        try:
+            yield
+        finally:
+            model.load_state_dict(live)
+
+
+def _train_epoch(model: nn.Module, config: dict, train: TrainingSet, options: FitOptions, optimizer, lr: float,
+                 epoch: int, rng: np.random.Generator, average: _WeightAverage, device,
+                 on_batch: Callable[[int, int], None] | None) -> float:
+    """One pass over the training split; returns the mean per-transcript KL.
+
+    Loss of a batch = its summed KL / the epoch's mean batch size (every transcript weighs the
+    same, whatever the size of its length bucket; see the module docstring).
+    """
+    mode, max_len = config["mode"], config.get("max_len")
+    encoding = get_encoding(config["encoding"])
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if options.bf16 else contextlib.nullcontext
+    model.train()
+    plan = plan_batches(train.lengths, mode, batch_size=options.batch_size, batch_nt=options.batch_nt,
+                        max_len=max_len, min_len=model.min_length, rng=rng)
+    mean_rows = len(train) / len(plan)
+    targets = torch.from_numpy(train.targets)
+    total = 0.0
+    for step, idx in enumerate(plan, 1):
+        if options.warmup and epoch <= options.warmup:
+            done = (epoch - 1) * len(plan) + step
+            for group in optimizer.param_groups:
+                group["lr"] = lr * done / (options.warmup * len(plan))
+        batch = make_batch([train.sequences[i] for i in idx], mode, max_len, model.min_length,
+                           None if train.structures is None else [train.structures[i] for i in idx])
+        batch.nt_lengths = train.nt_lengths[idx]
+        x = encoding.tensors(batch, device)
+        with autocast():
+            log_q = model(x, torch.from_numpy(batch.lengths).to(device), torch.from_numpy(batch.nt_lengths).to(device))
+        kl_sum = kl_rows(log_q.float(), targets[idx].to(device)).sum()
+        optimizer.zero_grad(set_to_none=True)
+        (kl_sum / mean_rows).backward()
+        if options.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), options.clip_norm)
+        optimizer.step()
+        average.update(model)
+        total += float(kl_sum.detach())
+        if on_batch is not None:
+            on_batch(step, len(plan))
+    loss = total / len(train)
+    if not math.isfinite(loss):
+        raise RNATrackerError(f"training diverged at epoch {epoch} (loss {loss}); try a lower --lr")
+    return loss
+
+
+def fit_residual_scale(model: nn.Module, config: dict, val: TrainingSet, device, bf16: bool = False,
+                       grid: int = 21) -> float:
+    """Shrink a ``length_prior`` model's sequence part on held-out data; returns the scale.
+
+    With ``s`` the weight of the sequence part, logits(s) = log p₀ + s·(log p₁ − log p₀) up to
+    a per-row constant (p₀: the prior alone, s = 0; p₁: prior + sequence, s = 1). ``s`` is the
+    value of an even grid on [0, 1] with the lowest mean KL on ``val`` (ties: the smaller s),
+    i.e. a one-parameter stack fitted on data the network did not train on.
+    """
+    model.set_residual_scale(0.0)
+    _, _, p0 = evaluate(model, config, val, device, bf16=bf16)
+    model.set_residual_scale(1.0)
+    _, _, p1 = evaluate(model, config, val, device, bf16=bf16)
+    lp0, lp1 = np.log(np.clip(p0, 1e-12, None)), np.log(np.clip(p1, 1e-12, None))
+    best_s, best_loss = 1.0, math.inf
+    for s in np.linspace(0.0, 1.0, grid):
+        logits = lp0 + s * (lp1 - lp0)
+        q = np.exp(logits - logits.max(axis=1, keepdims=True))
+        q /= q.sum(axis=1, keepdims=True)
+        loss = float(kl_divergence(val.targets, q).mean())
+        if loss < best_loss - 1e-9:
+            best_s, best_loss = float(s), loss
+    model.set_residual_scale(best_s)
+    return best_s
+
+
 def fit(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | None, options: FitOptions,
         device: torch.device, on_epoch: Callable[[EpochRecord, bool], None] | None = None,
         on_batch: Callable[[int, int], None] | None = None) -> FitResult:
     """Train ``model`` in place (seeded by ``options.seed``); returns the history.
 
     on_epoch(record, is_best) after each epoch; on_batch(done, total) after each step.
-    The weights of the best epoch (lowest validation loss; the last epoch without a
+    The (averaged) weights of the best epoch (lowest validation loss; the last epoch without a
     validation split) are loaded back into ``model`` before returning.
     """
     options.check()
@@ -128,68 +276,43 @@ def fit(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | N
         raise RNATrackerError("no training transcripts")
     if options.bf16 and not bf16_supported(device):
         raise RNATrackerError("--bf16 needs a CUDA device with bfloat16 support")
-    mode, max_len = config["mode"], config.get("max_len")
-    encoding = get_encoding(config["encoding"])
-    lr = options.lr if options.lr is not None else DEFAULT_LR_BY_ARCH.get(config.get("arch"), DEFAULT_LR[mode])
+    has_val = val is not None and len(val) > 0
+    lr = options.learning_rate(config)
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    model.to(device)
-    if getattr(model, "needs_normalization", False):
-        model.fit_normalization(torch.from_numpy(train.nt_lengths),
-                                _normalization_batches(model, config, train, device, options.batch_nt))
+    _prepare_model(model, config, train, options, device)
     optimizer = torch.optim.NAdam(model.parameters(), lr=lr)
-    lengths = train.lengths
-    targets = torch.from_numpy(train.targets)
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if options.bf16 else contextlib.nullcontext
+    average = _WeightAverage(model, options.ema)
     result = FitResult(lr=lr)
     best_loss, best_state, waited = math.inf, None, 0
     for epoch in range(1, options.epochs + 1):
         started = time.perf_counter()
-        model.train()
-        plan = plan_batches(lengths, mode, batch_size=options.batch_size, batch_nt=options.batch_nt,
-                            max_len=max_len, min_len=model.min_length, rng=rng)
-        mean_rows = len(train) / len(plan)
-        total_loss = 0.0
-        for step, idx in enumerate(plan, 1):
-            batch = make_batch([train.sequences[i] for i in idx], mode, max_len, model.min_length,
-                               None if train.structures is None else [train.structures[i] for i in idx])
-            batch.nt_lengths = train.nt_lengths[idx]
-            x = encoding.tensors(batch, device)
-            with autocast():
-                log_q = model(x, torch.from_numpy(batch.lengths).to(device), torch.from_numpy(batch.nt_lengths).to(device))
-            kl_sum = kl_rows(log_q.float(), targets[idx].to(device)).sum()
-            optimizer.zero_grad(set_to_none=True)
-            (kl_sum / mean_rows).backward()
-            if options.clip_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), options.clip_norm)
-            optimizer.step()
-            total_loss += float(kl_sum.detach())
-            if on_batch is not None:
-                on_batch(step, len(plan))
-        train_loss = total_loss / len(train)
-        if not math.isfinite(train_loss):
-            raise RNATrackerError(f"training diverged at epoch {epoch} (loss {train_loss}); try a lower --lr")
-        if val is not None and len(val):
-            val_loss, val_r, _ = evaluate(model, config, val, device, bf16=options.bf16)
-        else:
-            val_loss, val_r = float("nan"), np.full(train.targets.shape[1], np.nan)
-        record = EpochRecord(epoch, train_loss, val_loss, val_r, time.perf_counter() - started)
-        result.history.append(record)
-        monitored = val_loss if math.isfinite(val_loss) else train_loss
-        is_best = monitored < best_loss or best_state is None
-        if is_best:
-            best_loss, waited, result.best_epoch = monitored, 0, epoch
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        else:
-            waited += 1
-        if on_epoch is not None:
-            on_epoch(record, is_best)
-        if options.patience and waited >= options.patience and math.isfinite(val_loss):
+        train_loss = _train_epoch(model, config, train, options, optimizer, lr, epoch, rng, average, device, on_batch)
+        with average.applied(model):
+            if has_val:
+                val_loss, val_r, _ = evaluate(model, config, val, device, bf16=options.bf16)
+            else:
+                val_loss, val_r = float("nan"), np.full(train.targets.shape[1], np.nan)
+            record = EpochRecord(epoch, train_loss, val_loss, val_r, time.perf_counter() - started)
+            result.history.append(record)
+            monitored = val_loss if math.isfinite(val_loss) else train_loss
+            is_best = monitored < best_loss or best_state is None
+            if is_best:
+                best_loss, waited, result.best_epoch = monitored, 0, epoch
+                best_state = average.state(model)
+            elif epoch > options.min_epochs:
+                waited += 1
+            if on_epoch is not None:
+                on_epoch(record, is_best)
+        if options.patience and waited >= options.patience and has_val:
             result.stopped_early = True
             break
-    if best_state is not None and val is not None and len(val):
+    if has_val:
         model.load_state_dict(best_state)
-    elif val is None or not len(val):
+    else:
+        model.load_state_dict(average.state(model))
         result.best_epoch = len(result.history)
     model.eval()
+    if getattr(model, "residual_scale", None) is not None and has_val and options.shrink:
+        result.residual_scale = fit_residual_scale(model, config, val, device, bf16=options.bf16)
     return result

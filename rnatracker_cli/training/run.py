@@ -14,7 +14,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,8 @@ from rnatracker_cli.io.atomic import atomic_path
 from rnatracker_cli.io.cache import Cache
 from rnatracker_cli.model import build_model, default_config
 from rnatracker_cli.model.checkpoint import MODEL_FILE, save_checkpoint
+from rnatracker_cli.model.ensemble import Ensemble
+from rnatracker_cli.presets import Recipe
 from rnatracker_cli.training.data import load_training_set, split_validation
 from rnatracker_cli.training.loop import EpochRecord, FitOptions, FitResult, fit
 from rnatracker_cli.utils.device import resolve_device
@@ -44,6 +46,18 @@ class ModelOptions:
     mode: str = "full"
     max_len: int | None = None
     length_feature: bool = False
+    length_prior: bool = False
+
+
+def options_from_recipe(recipe: Recipe, arch: str = "rnatracker", encoding: str = "seq", max_len: int | None = None,
+                        seed: int = 0, bf16: bool = False) -> tuple[ModelOptions, FitOptions]:
+    """Split a resolved :class:`~rnatracker_cli.presets.Recipe` into model and fit options."""
+    model = ModelOptions(arch=arch, encoding=encoding, mode=recipe.mode, max_len=max_len,
+                         length_feature=recipe.length_feature, length_prior=recipe.length_prior)
+    fit_options = FitOptions(epochs=recipe.epochs, batch_size=recipe.batch_size, batch_nt=recipe.batch_nt, lr=recipe.lr,
+                             patience=recipe.patience, seed=seed, clip_norm=recipe.clip_norm, bf16=bf16, ema=recipe.ema,
+                             warmup=recipe.warmup, min_epochs=recipe.min_epochs)
+    return model, fit_options
 
 
 @dataclass
@@ -55,11 +69,13 @@ class TrainSummary:
     n_val: int
     result: FitResult
     device: str
+    #: One result per replicate (``result`` is the first's).
+    results: list[FitResult] | None = None
 
 
 def log_columns(fractions: list[str]) -> list[str]:
-    """Header of ``log.tsv``."""
-    return (["epoch", "train_loss", "val_loss"] + [f"val_pearson_{f}" for f in fractions]
+    """Header of ``log.tsv`` (``replicate``: 1..K with ``--replicates K``)."""
+    return (["replicate", "epoch", "train_loss", "val_loss"] + [f"val_pearson_{f}" for f in fractions]
             + ["val_pearson_mean", "seconds"])
 
 
@@ -67,11 +83,13 @@ def _fmt(value: float, digits: int) -> str:
     return "NA" if not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def format_log(history: list[EpochRecord], fractions: list[str]) -> str:
+def format_log(history: list[EpochRecord] | list[tuple[int, EpochRecord]], fractions: list[str]) -> str:
+    """``log.tsv`` text; ``history`` holds records, or ``(replicate, record)`` pairs."""
     lines = ["\t".join(log_columns(fractions))]
-    for r in history:
+    for item in history:
+        replicate, r = item if isinstance(item, tuple) else (1, item)
         mean_r = float(np.mean(r.val_pearson)) if np.isfinite(r.val_pearson).all() else float("nan")
-        cells = [str(r.epoch), _fmt(r.train_loss, 6), _fmt(r.val_loss, 6)]
+        cells = [str(replicate), str(r.epoch), _fmt(r.train_loss, 6), _fmt(r.val_loss, 6)]
         cells += [_fmt(float(v), 4) for v in r.val_pearson] + [_fmt(mean_r, 4), f"{r.seconds:.2f}"]
         lines.append("\t".join(cells))
     return "\n".join(lines) + "\n"
@@ -132,44 +150,57 @@ def make_run_dir(out: str | os.PathLike, force: bool) -> Path:
 def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_options: ModelOptions,
               fit_options: FitOptions, val_fraction: float = DEFAULT_VAL_FRACTION, device: str = "auto", force: bool = False,
               on_epoch: Callable[[EpochRecord, bool], None] | None = None,
-              on_batch: Callable[[int, int], None] | None = None) -> TrainSummary:
-    """Train one model on ``cache_path`` and write the run directory ``out``."""
+              on_batch: Callable[[int, int], None] | None = None, replicates: int = 1) -> TrainSummary:
+    """Train one model on ``cache_path`` and write the run directory ``out``.
+
+    ``replicates`` K > 1: K members with seeds ``seed``..``seed+K-1``, each with the validation
+    split of its own seed, saved as one ensemble checkpoint (config ``"replicates": K``).
+    """
     fit_options.check()
+    if replicates < 1:
+        raise RNATrackerError("--replicates must be at least 1")
     dev = resolve_device(device)
     with Cache(cache_path) as cache:
         config = default_config(model_options.arch, len(cache.fractions), encoding=model_options.encoding,
                                 mode=model_options.mode, max_len=model_options.max_len,
-                                length_feature=model_options.length_feature)
+                                length_feature=model_options.length_feature,
+                                length_prior=model_options.length_prior)
         encoding = get_encoding(config["encoding"])
         if len(cache) < 2:
             raise RNATrackerError(f"{cache.path} holds {len(cache)} transcript(s); training needs at least 2")
         check_run_dir(out, force)  # fail before reading the data
         data = load_training_set(cache, encoding)
-        train_idx, val_idx = split_validation(len(cache), val_fraction, fit_options.seed, cache.genes)
+        splits = [split_validation(len(cache), val_fraction, fit_options.seed + r, cache.genes) for r in range(replicates)]
         fractions = list(cache.fractions)
         provenance = {"cache": str(Path(cache_path).resolve()), "data_sha256": cache.content_sha256}
         if encoding.needs_structure:  # `predict` folds new transcripts with the same settings
             provenance["structure_params"] = cache.structure_params
-    train, val = data.subset(train_idx), (data.subset(val_idx) if len(val_idx) else None)
     out_dir = make_run_dir(out, force)
-    seed_everything(fit_options.seed)
-    model = build_model(config)
     options = asdict(fit_options)
+    n_train, n_val = len(splits[0][0]), len(splits[0][1])
     run_config = {
         "rnatracker_version": __version__, "model": config, "fractions": fractions,
         "training": {**options, "val_fraction": val_fraction, "device": str(dev), **provenance,
-                     "n_train": len(train), "n_val": 0 if val is None else len(val)},
+                     "n_train": n_train, "n_val": n_val, "replicates": replicates},
     }
     _write_text(out_dir / "config.json", json.dumps(run_config, indent=2) + "\n")
-    history: list[EpochRecord] = []
+    history: list[tuple[int, EpochRecord]] = []
+    members, results = [], []
+    for r, (train_idx, val_idx) in enumerate(splits):
+        train, val = data.subset(train_idx), (data.subset(val_idx) if len(val_idx) else None)
 
-    def epoch_done(record: EpochRecord, is_best: bool) -> None:
-        history.append(record)
-        _write_text(out_dir / "log.tsv", format_log(history, fractions))
-        if on_epoch is not None:
-            on_epoch(record, is_best)
+        def epoch_done(record: EpochRecord, is_best: bool, replicate: int = r + 1) -> None:
+            history.append((replicate, record))
+            _write_text(out_dir / "log.tsv", format_log(history, fractions))
+            if on_epoch is not None:
+                on_epoch(record, is_best)
 
-    result = fit(model, config, train, val, fit_options, dev, on_epoch=epoch_done, on_batch=on_batch)
+        member_options = replace(fit_options, seed=fit_options.seed + r)
+        seed_everything(member_options.seed)
+        model = build_model(config)
+        results.append(fit(model, config, train, val, member_options, dev, on_epoch=epoch_done, on_batch=on_batch))
+        members.append(model)
+    result = results[0]
     run_config["training"]["lr"] = result.lr
     _write_text(out_dir / "config.json", json.dumps(run_config, indent=2) + "\n")
     best = result.best
@@ -177,7 +208,15 @@ def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_optio
                "val_pearson": {f: float(v) for f, v in zip(fractions, best.val_pearson)}}
     training = {**provenance, "seed": fit_options.seed, "epochs": len(result.history), "best_epoch": result.best_epoch,
                 "stopped_early": result.stopped_early, "lr": result.lr, "val_fraction": val_fraction,
-                "n_train": len(train), "n_val": 0 if val is None else len(val), "metrics": metrics}
-    save_checkpoint(out_dir / MODEL_FILE, model, config, fractions, training, force=True)
+                "n_train": n_train, "n_val": n_val, "metrics": metrics, "replicates": replicates,
+                "options": {k: v for k, v in options.items() if k not in ("seed",)},
+                "members": [{"seed": fit_options.seed + i, "epochs": len(res.history), "best_epoch": res.best_epoch,
+                             "val_loss": res.best.val_loss, "residual_scale": res.residual_scale}
+                            for i, res in enumerate(results)]}
+    if replicates > 1:
+        final, final_config = Ensemble(members), {**config, "replicates": replicates}
+    else:
+        final, final_config = members[0], config
+    save_checkpoint(out_dir / MODEL_FILE, final, final_config, fractions, training, force=True)
     plot_loss(out_dir / "loss.png", result.history, result.best_epoch)
-    return TrainSummary(out_dir, config, fractions, len(train), 0 if val is None else len(val), result, str(dev))
+    return TrainSummary(out_dir, final_config, fractions, n_train, n_val, result, str(dev), results)

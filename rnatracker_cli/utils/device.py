@@ -53,3 +53,19 @@ def limit_kernel_cache(capacity: int = 16) -> None:
     so commands call it on entry.
     """
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(capacity))
+
+
+#: CPU threads per job unless ``--threads`` says otherwise. One: on an idle 2-core machine two
+#: threads trained only ~12 % faster (15.0 s vs 17.1 s for 3 lncATLAS epochs, with spinning
+#: OpenMP waits), passive waits made two threads 4–5× slower, and spinning threads of two
+#: jobs side by side made both 30–180× slower (docs/model.md, "Threads").
+DEFAULT_THREADS = 1
+
+
+def set_threads(threads: int | None) -> int:
+    """Set PyTorch's intra-op CPU threads (None = :data:`DEFAULT_THREADS`); returns the count."""
+    n = DEFAULT_THREADS if threads is None else threads
+    if n < 1:
+        raise RNATrackerError("--threads must be at least 1")
+    torch.set_num_threads(n)
+    return n

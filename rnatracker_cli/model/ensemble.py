@@ -1,0 +1,44 @@
+"""Ensembles of replicate models (``train --replicates K``), saved as one checkpoint.
+
+The members share one architecture config and differ in seed and validation split. The
+ensemble's prediction is the mean of the members' predicted distributions (returned as its
+log); :meth:`Ensemble.member_log_probs` gives each member's, from which `predict` reports the
+spread (standard deviation across members) of every fraction.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Ensemble(nn.Module):
+    """K models with the same input contract → log of their mean probabilities (batch, F).
+
+    Forward input as for any model: x float32 (batch, channels, width), lengths int64
+    (batch,), nt_lengths int64 (batch,).
+    """
+
+    has_attention = False
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def min_length(self) -> int:
+        return max(int(m.min_length) for m in self.members)
+
+    def member_log_probs(self, x: torch.Tensor, lengths: torch.Tensor,
+                         nt_lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """float32 (K, batch, F) log-probabilities of every member."""
+        return torch.stack([m(x, lengths, nt_lengths) for m in self.members])
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, nt_lengths: torch.Tensor | None = None,
+                return_attention: bool = False):
+        if return_attention:
+            raise ValueError("ensembles report no attention (use one member's checkpoint)")
+        log_p = self.member_log_probs(x, lengths, nt_lengths)
+        return torch.logsumexp(log_p, dim=0) - torch.log(torch.tensor(float(len(self.members)), device=log_p.device))

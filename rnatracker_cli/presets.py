@@ -1,0 +1,63 @@
+"""Named training recipes (``--preset``): ``default`` = the best settings measured on real
+data (docs/model.md lists each difference from the paper with its measurement); ``paper`` =
+the settings of Yan, Lécuyer & Blanchette (2019).
+
+A preset fills every training option the user did not give; an explicit option always wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from rnatracker_cli.defaults import (
+    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EMA, DEFAULT_EPOCHS, DEFAULT_MIN_EPOCHS,
+    DEFAULT_PATIENCE, DEFAULT_WARMUP,
+)
+from rnatracker_cli.errors import RNATrackerError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Training settings a preset decides. ``lr=None`` = the architecture/mode default
+    (:data:`rnatracker_cli.defaults.DEFAULT_LR`); ``batch_size`` caps the rows of a batch."""
+
+    mode: str = "full"
+    length_feature: bool = False
+    length_prior: bool = True
+    lr: float | None = None
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_nt: int = DEFAULT_BATCH_NT
+    patience: int = DEFAULT_PATIENCE
+    clip_norm: float = DEFAULT_CLIP_NORM
+    ema: float = DEFAULT_EMA
+    warmup: int = DEFAULT_WARMUP
+    min_epochs: int = DEFAULT_MIN_EPOCHS
+
+
+#: The paper: no length input, no clipping/averaging/warm-up, patience 10, and in full mode
+#: one transcript per batch at lr 1e-4 (fixed mode: batches of 256 at lr 1e-3).
+_PAPER = Recipe(length_prior=False, patience=10, clip_norm=0.0, ema=0.0, warmup=0, min_epochs=0)
+_PAPER_BY_MODE: dict[str, dict[str, Any]] = {"full": {"lr": 1e-4, "batch_size": 1}, "fixed": {"lr": 1e-3}}
+
+PRESETS: tuple[str, ...] = ("default", "paper")
+
+
+def resolve_recipe(preset: str, **given: Any) -> Recipe:
+    """The preset's recipe with the options the user gave (not None) applied.
+
+    The paper's learning rate and batch size depend on the mode, so the mode is resolved first.
+    Raises :class:`RNATrackerError` for an unknown preset or option.
+    """
+    if preset not in PRESETS:
+        raise RNATrackerError(f"unknown preset {preset!r} (expected one of {', '.join(PRESETS)})")
+    names = {f.name for f in fields(Recipe)}
+    unknown = set(given) - names
+    if unknown:
+        raise RNATrackerError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    explicit = {k: v for k, v in given.items() if v is not None}
+    if preset == "default":
+        return replace(Recipe(), **explicit)
+    mode = explicit.get("mode", _PAPER.mode)
+    return replace(replace(_PAPER, **_PAPER_BY_MODE.get(mode, {})), **explicit)

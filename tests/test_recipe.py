@@ -1,0 +1,202 @@
+"""Training recipe: presets, the length prior and its shrinkage, weight averaging, warm-up,
+replicate ensembles, threads."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rnatracker_cli.cli.app import app
+from rnatracker_cli.errors import RNATrackerError
+from rnatracker_cli.inference import Predictor
+from rnatracker_cli.io.cache import write_cache
+from rnatracker_cli.model import build_model, default_config
+from rnatracker_cli.model import checkpoint as ckpt
+from rnatracker_cli.model.ensemble import Ensemble
+from rnatracker_cli.presets import PRESETS, Recipe, resolve_recipe
+from rnatracker_cli.training.data import TrainingSet
+from rnatracker_cli.training.loop import FitOptions, _WeightAverage, fit, fit_residual_scale
+from rnatracker_cli.utils.device import set_threads
+
+
+def _length_set(n: int = 80, seed: int = 0, informative_sequence: bool = False) -> TrainingSet:
+    """Two fractions; long transcripts are mostly 'nuclear'. With ``informative_sequence``, a
+    poly-A block also pushes towards 'nuclear'."""
+    rng = np.random.default_rng(seed)
+    lengths = np.exp(rng.uniform(np.log(80), np.log(600), n)).astype(int)
+    seqs, targets = [], []
+    for i, length in enumerate(lengths):
+        s = rng.integers(0, 4, length).astype(np.uint8)
+        logit = 2.0 * (np.log(length) - np.log(220))
+        if informative_sequence and i % 2 == 0:
+            s[10:40] = 0
+            logit += 2.0
+        p = 1 / (1 + np.exp(-logit))
+        seqs.append(s)
+        targets.append([1 - p, p])
+    return TrainingSet(np.array([f"t{i}" for i in range(n)], dtype=object), seqs, None, lengths.astype(np.int64),
+                       np.array(targets, np.float32))
+
+
+def test_presets_resolve_and_explicit_options_win():
+    assert PRESETS == ("default", "paper")
+    default = resolve_recipe("default")
+    assert default.length_prior and default.ema == 0.99 and default.clip_norm == 1.0 and default.min_epochs == 10
+    paper = resolve_recipe("paper")
+    assert (paper.length_prior, paper.length_feature, paper.clip_norm, paper.ema, paper.warmup, paper.min_epochs) == (
+        False, False, 0.0, 0.0, 0, 0)
+    assert paper.lr == 1e-4 and paper.batch_size == 1 and paper.patience == 10 and paper.mode == "full"
+    fixed = resolve_recipe("paper", mode="fixed")
+    assert fixed.lr == 1e-3 and fixed.batch_size == Recipe().batch_size
+    assert resolve_recipe("paper", lr=3e-3, patience=None).lr == 3e-3  # given wins, None = not given
+    with pytest.raises(RNATrackerError, match="unknown preset 'fast'"):
+        resolve_recipe("fast")
+
+
+def test_paper_preset_reaches_the_checkpoint(runner, tmp_path):
+    rng = np.random.default_rng(1)
+    seqs = [rng.integers(0, 4, int(n)).astype(np.uint8) for n in rng.integers(60, 300, 12)]
+    targets = rng.dirichlet([1, 1], 12).astype(np.float32)
+    cache = write_cache(tmp_path / "c.h5", ids=[f"t{i}" for i in range(12)], sequences=seqs, targets=targets, fractions=["a", "b"])
+    res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "paper"), "--preset", "paper", "--epochs", "1", "-q"])
+    assert res.exit_code == 0, res.output
+    config = json.loads((tmp_path / "paper" / "config.json").read_text())
+    assert config["model"]["length_prior"] is False
+    assert (config["training"]["lr"], config["training"]["batch_size"], config["training"]["clip_norm"], config["training"]["ema"]) == (
+        1e-4, 1, 0.0, 0.0)
+    res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "d"), "--epochs", "1", "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "d" / "config.json").read_text())["model"]["length_prior"] is True
+    for bad, message in ((["--preset", "fast"], "unknown preset 'fast'"), (["--replicates", "0"], "--replicates must be at least 1"),
+                         (["--ema", "1.5"], "--ema must be in [0, 1)"), (["--threads", "0"], "--threads must be at least 1")):
+        res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "bad"), "--epochs", "1", *bad])
+        assert res.exit_code == 1 and f"error: {message}" in res.output and "Traceback" not in res.output, (bad, res.output)
+    assert not (tmp_path / "bad").exists()
+    res = runner.invoke(app, ["cv", str(cache), "-o", str(tmp_path / "cvbad"), "--preset", "fast"])
+    assert res.exit_code == 1 and "error: unknown preset 'fast'" in res.output
+
+
+def test_length_prior_starts_at_the_length_model_and_matches_its_fit():
+    data = _length_set()
+    config = default_config("rnatracker", 2, length_prior=True)
+    model = build_model(config)
+    model.fit_prior(torch.from_numpy(data.nt_lengths), torch.from_numpy(data.targets))
+    # Maximum likelihood of a 2-class softmax on standardised log length: compare with a direct fit.
+    z = (np.log(data.nt_lengths) - np.log(data.nt_lengths).mean()) / np.log(data.nt_lengths).std(ddof=1)
+    w, b = 0.0, 0.0
+    for _ in range(3000):  # gradient descent on the (convex) logistic loss
+        p = 1 / (1 + np.exp(-(w * z + b)))
+        w -= 0.5 * np.mean((p - data.targets[:, 1]) * z)
+        b -= 0.5 * np.mean(p - data.targets[:, 1])
+    weight, bias = model.prior.weight.numpy(), model.prior.bias.numpy()
+    assert weight[1] - weight[0] == pytest.approx(w, abs=2e-2) and bias[1] - bias[0] == pytest.approx(b, abs=2e-2)
+    # The dense layer starts at zero: the untrained network predicts exactly the prior.
+    probs = Predictor(model, config).predict(data.sequences, nt_lengths=data.nt_lengths)
+    expected = 1 / (1 + np.exp(-(weight[1] - weight[0]) * z - (bias[1] - bias[0])))
+    np.testing.assert_allclose(probs[:, 1], expected, atol=1e-5)
+
+
+def test_residual_scale_is_fitted_on_held_out_data():
+    data = _length_set(60, seed=2)
+    config = default_config("rnatracker", 2, length_prior=True)
+    model = build_model(config)
+    model.fit_prior(torch.from_numpy(data.nt_lengths), torch.from_numpy(data.targets))
+    with torch.no_grad():  # a sequence part that is pure noise: shrinkage must turn it (nearly) off
+        model.dense.weight.normal_(0, 3.0)
+        model.dense.bias.normal_(0, 3.0)
+    model.eval()
+    s = fit_residual_scale(model, config, data, torch.device("cpu"))
+    assert 0.0 <= s <= 0.2 and model.residual_scale == s
+    with torch.no_grad():  # a part that is exactly right is kept
+        model.dense.weight.zero_()
+        model.dense.bias.zero_()
+    assert fit_residual_scale(model, config, data, torch.device("cpu")) == 0.0  # zero part: tie → smallest s
+
+
+def test_training_with_the_prior_never_ends_above_the_length_model():
+    train, val = _length_set(120, seed=3, informative_sequence=True), _length_set(40, seed=4, informative_sequence=True)
+    config = default_config("rnatracker", 2, length_prior=True)
+    torch.manual_seed(0)
+    model = build_model(config)
+    result = fit(model, config, train, val, FitOptions(epochs=4, seed=0, batch_nt=20_000, min_epochs=0), torch.device("cpu"))
+    length_only = build_model(config)
+    length_only.fit_prior(torch.from_numpy(train.nt_lengths), torch.from_numpy(train.targets))
+    from rnatracker_cli.training.loop import evaluate
+
+    prior_loss = evaluate(length_only.eval(), config, val, "cpu")[0]
+    final_loss = evaluate(model, config, val, "cpu")[0]
+    assert result.residual_scale is not None and 0.0 <= result.residual_scale <= 1.0
+    assert final_loss <= prior_loss + 1e-6
+
+
+def test_weight_average_tracks_the_mean_of_recent_weights():
+    model = torch.nn.Linear(1, 1, bias=False)
+    avg = _WeightAverage(model, decay=0.5)
+    for v in (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0):
+        model.weight.data.fill_(v)
+        avg.update(model)
+    assert avg.state(model)["weight"].item() == pytest.approx(1.0, abs=0.01)  # start bias corrected away
+    model.weight.data.fill_(3.0)
+    avg.update(model)
+    assert avg.state(model)["weight"].item() == pytest.approx(2.0, abs=1e-3)  # 0.5·1 + 0.5·3
+    with avg.applied(model):
+        assert model.weight.item() == pytest.approx(2.0, abs=1e-3)
+    assert model.weight.item() == 3.0  # live weights restored
+    assert _WeightAverage(model, 0.0).state(model)["weight"].item() == 3.0
+
+
+def test_warmup_ramps_the_learning_rate():
+    data = _length_set(40, seed=5)
+    config = default_config("kmer-nn", 2)
+    model = build_model(config)
+    seen = []
+    original = torch.optim.NAdam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    torch.optim.NAdam.step = spy
+    try:
+        fit(model, config, data, None, FitOptions(epochs=2, lr=1e-2, batch_size=10, warmup=1, seed=0), torch.device("cpu"))
+    finally:
+        torch.optim.NAdam.step = original
+    steps = len(seen) // 2
+    np.testing.assert_allclose(seen[:steps], [1e-2 * (i + 1) / steps for i in range(steps)])
+    assert seen[steps:] == [1e-2] * steps
+
+
+def test_replicates_make_one_ensemble_checkpoint(runner, tmp_path):
+    rng = np.random.default_rng(4)
+    seqs = [rng.integers(0, 4, int(n)).astype(np.uint8) for n in rng.integers(60, 300, 16)]
+    targets = rng.dirichlet([1, 1, 1], 16).astype(np.float32)
+    cache = write_cache(tmp_path / "c.h5", ids=[f"t{i}" for i in range(16)], sequences=seqs, targets=targets,
+                        fractions=["a", "b", "c"])
+    res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "ens"), "--replicates", "3", "--epochs", "2", "-q"])
+    assert res.exit_code == 0, res.output
+    loaded = ckpt.load_model(tmp_path / "ens")
+    assert isinstance(loaded.model, Ensemble) and len(loaded.model.members) == 3
+    assert loaded.config["replicates"] == 3 and [m["seed"] for m in loaded.training["members"]] == [0, 1, 2]
+    log = (tmp_path / "ens" / "log.tsv").read_text().splitlines()
+    assert log[0].startswith("replicate\tepoch") and {line.split("\t")[0] for line in log[1:]} == {"1", "2", "3"}
+    # The ensemble's prediction is the mean of its members' distributions.
+    x = torch.zeros(2, 4, 120)
+    x[:, 1] = 1.0
+    lengths, nt = torch.tensor([120, 100]), torch.tensor([120, 100])
+    members = loaded.model.member_log_probs(x, lengths, nt).exp()
+    np.testing.assert_allclose(loaded.model(x, lengths, nt).exp().detach(), members.mean(0).detach(), atol=1e-6)
+    assert not torch.allclose(members[0], members[1])  # different seeds, different members
+
+
+def test_set_threads():
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(None) == 1 and torch.get_num_threads() == 1
+        assert set_threads(2) == 2 and torch.get_num_threads() == 2
+        with pytest.raises(RNATrackerError, match="--threads"):
+            set_threads(0)
+    finally:
+        torch.set_num_threads(before)
