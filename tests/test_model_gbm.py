@@ -60,7 +60,8 @@ def test_registry_and_config():
     assert "kmer-gbm" in SEQUENCE_FEATURE_ARCHS
     assert config["encoding"] == "seq" and config["length_feature"] is True
     assert {k: config[k] for k in ("k_min", "k_max", "n_estimators", "learning_rate", "num_leaves")} == {
-        "k_min": 3, "k_max": 5, "n_estimators": 500, "learning_rate": 0.05, "num_leaves": 15}
+        "k_min": 3, "k_max": 5, "n_estimators": 200, "learning_rate": 0.05, "num_leaves": 15}
+    assert config["early_stopping_rounds"] == 0
     with pytest.raises(RNATrackerError, match="--encoding seq"):
         default_config("kmer-gbm", 2, encoding="seqxstruct")
     with pytest.raises(RNATrackerError, match="unknown option"):
@@ -123,6 +124,16 @@ def test_checkpoint_round_trip(tmp_path, gc_data, fitted):
         Predictor(broken, config).predict(test.sequences[:2])
 
 
+def test_early_stopping_on_the_validation_split(gc_data):
+    config = default_config("kmer-gbm", 2, early_stopping_rounds=5, n_estimators=300, learning_rate=0.3)
+    train, val = gc_data.subset(np.arange(160)), gc_data.subset(np.arange(160, 200))
+    model = build_model(config)
+    trees = model.fit_direct(train, val, seed=0, config=config)
+    assert len(trees) == 1 and 1 <= trees[0] < 300  # stopped, best round kept
+    assert model._get_boosters()[0].num_trees() == trees[0]
+    assert build_model(config).fit_direct(train, None, seed=0, config=config) == [300]  # nothing to stop on
+
+
 def test_unfitted_model_errors_clearly(gc_data):
     config = default_config("kmer-gbm", 2)
     with pytest.raises(RNATrackerError, match="not been fitted"):
@@ -161,7 +172,7 @@ def test_train_and_predict_cli(runner, gc_cache, tmp_path):
     res = runner.invoke(app, ["train", str(gc_cache), "--out", str(out), "--arch", "kmer-gbm", "--seed", "1", "--quiet"])
     assert res.exit_code == 0, res.output
     config = json.loads((out / "config.json").read_text())
-    assert config["model"]["arch"] == "kmer-gbm" and config["model"]["n_estimators"] == 500
+    assert config["model"]["arch"] == "kmer-gbm" and config["model"]["n_estimators"] == 200
     log = (out / "log.tsv").read_text().splitlines()
     assert len(log) == 2 and log[1].startswith("1\t")
     payload = torch.load(out / "model.pt", weights_only=True)

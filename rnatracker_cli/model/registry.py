@@ -8,9 +8,9 @@ A config is a flat dict::
      "lstm_units": 32}                         # CNN architectures
     {"arch": "kmer-dnn", ..., "hidden_layers": 2, "dropout": 0.2, "k_max": 5}   # k-mer baselines
     {"arch": "length", ..., "hidden_layers": 0, "dropout": 0.0, "k_max": 0}     # length alone
-    {"arch": "kmer-gbm", ..., "k_min": 3, "k_max": 5, "n_estimators": 500,      # LightGBM
+    {"arch": "kmer-gbm", ..., "k_min": 3, "k_max": 5, "n_estimators": 200,      # LightGBM
      "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 15, "subsample": 0.8,
-     "colsample": 0.5, "reg_lambda": 1.0, "early_stopping_rounds": 50, "num_threads": 1}
+     "colsample": 0.5, "reg_lambda": 1.0, "early_stopping_rounds": 0, "num_threads": 1}
 
 Defaults are the paper's (docs/model.md). ``mode``/``max_len`` describe how inputs are
 padded (see :mod:`rnatracker_cli.encoding`); ``max_len`` is 4,000 in mode ``fixed`` and
