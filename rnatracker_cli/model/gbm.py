@@ -27,7 +27,8 @@ tree (``feature_fraction`` 0.5), 80 % bagging of rows per iteration, L2 penalty 
 stopping on the validation split (``early_stopping_rounds`` > 0) is available but off by
 default: measured on lncATLAS mRNAs (10-fold CV, docs/benchmarks.md) the ~100 validation
 transcripts of a fold are too few to pick the number of trees (it ranged from 3 to 153
-across folds) and a fixed 200 trees gave nuclear ROC AUC 0.752 against 0.731. Training is
+across folds with a 50-round patience) and a fixed 200 trees gave nuclear ROC AUC 0.753
+against 0.731 on the same folds. Training is
 deterministic for a given seed and thread count (``deterministic=True``, row-wise
 histograms, one thread by default).
 
