@@ -21,7 +21,7 @@ def cv(
     cache: CacheArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created; an existing CV run there is resumed).")],
     models: Annotated[
-        str, typer.Option("--models", help="Comma-separated architectures to compare on the same folds.")
+        str, typer.Option("--models", help="Comma-separated architectures to compare on the same folds (any of train's --arch, e.g. kmer-gbm or length).")
     ] = "rnatracker,nolstm,noattention,kmer-dnn,kmer-nn",
     folds: Annotated[int, typer.Option("--folds", help="Number of folds (stratified by predominant fraction, grouped by gene).")] = 10,
     fold: Annotated[

@@ -19,7 +19,7 @@ def train(
     cache: CacheArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write (config.json, log.tsv, model.pt, loss.png).")],
     arch: Annotated[
-        str, typer.Option("--arch", help="Architecture: rnatracker, nolstm, noattention, kmer-dnn, kmer-nn or length (log length alone).")
+        str, typer.Option("--arch", help="Architecture: rnatracker, nolstm, noattention, kmer-dnn, kmer-nn, kmer-gbm (LightGBM on 3–5-mers) or length (log length alone).")
     ] = "rnatracker",
     encoding: Input = "seq",
     preset: Preset = "default",

@@ -8,6 +8,9 @@ A config is a flat dict::
      "lstm_units": 32}                         # CNN architectures
     {"arch": "kmer-dnn", ..., "hidden_layers": 2, "dropout": 0.2, "k_max": 5}   # k-mer baselines
     {"arch": "length", ..., "hidden_layers": 0, "dropout": 0.0, "k_max": 0}     # length alone
+    {"arch": "kmer-gbm", ..., "k_min": 3, "k_max": 5, "n_estimators": 200,      # LightGBM
+     "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 15, "subsample": 0.8,
+     "colsample": 0.5, "reg_lambda": 1.0, "early_stopping_rounds": 0, "num_threads": 1}
 
 Defaults are the paper's (docs/model.md). ``mode``/``max_len`` describe how inputs are
 padded (see :mod:`rnatracker_cli.encoding`); ``max_len`` is 4,000 in mode ``fixed`` and
@@ -22,6 +25,7 @@ from torch import nn
 
 from rnatracker_cli.encoding import MODES, get_encoding
 from rnatracker_cli.errors import RNATrackerError
+from rnatracker_cli.model.gbm import GBM_DEFAULTS, GBMNet
 from rnatracker_cli.model.kmer import K_MAX, KmerNet
 from rnatracker_cli.model.rnatracker import VARIANTS, RNATrackerNet
 
@@ -36,9 +40,11 @@ _KMER_DEFAULTS: dict[str, dict[str, Any]] = {
     # "length alone": softmax regression on log transcript length (no k-mers).
     "length": {"hidden_layers": 0, "dropout": 0.0, "k_max": 0},
 }
+#: Gradient-boosted trees on 3–5-mer composition + log length (RNAlight's method).
+_GBM_DEFAULTS: dict[str, dict[str, Any]] = {"kmer-gbm": dict(GBM_DEFAULTS)}
 #: Baselines that read the sequence only through k-mer counts / length (encoding ``seq``).
-SEQUENCE_FEATURE_ARCHS: tuple[str, ...] = tuple(_KMER_DEFAULTS)
-ARCHITECTURES: tuple[str, ...] = (*VARIANTS, *_KMER_DEFAULTS)
+SEQUENCE_FEATURE_ARCHS: tuple[str, ...] = (*_KMER_DEFAULTS, *_GBM_DEFAULTS)
+ARCHITECTURES: tuple[str, ...] = (*VARIANTS, *SEQUENCE_FEATURE_ARCHS)
 
 
 def default_config(arch: str, n_fractions: int, *, encoding: str = "seq", mode: str = "full",
@@ -50,7 +56,7 @@ def default_config(arch: str, n_fractions: int, *, encoding: str = "seq", mode: 
     if mode not in MODES:
         raise RNATrackerError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})")
     get_encoding(encoding)
-    if arch in _KMER_DEFAULTS and encoding != "seq":
+    if arch in SEQUENCE_FEATURE_ARCHS and encoding != "seq":
         raise RNATrackerError(f"{arch} reads only k-mer counts and length: use --encoding seq")
     if mode == "fixed" and max_len is None:
         max_len = FIXED_MAX_LEN
@@ -59,11 +65,11 @@ def default_config(arch: str, n_fractions: int, *, encoding: str = "seq", mode: 
     config: dict[str, Any] = {
         "arch": arch, "encoding": encoding, "mode": mode, "max_len": max_len,
         # log length is always one of the k-mer models' features
-        "n_fractions": int(n_fractions), "length_feature": bool(length_feature) or arch in _KMER_DEFAULTS,
+        "n_fractions": int(n_fractions), "length_feature": bool(length_feature) or arch in SEQUENCE_FEATURE_ARCHS,
     }
     if arch in VARIANTS:
         config["length_prior"] = bool(length_prior)
-    config.update(_KMER_DEFAULTS[arch] if arch in _KMER_DEFAULTS else _CNN_DEFAULTS)
+    config.update({**_KMER_DEFAULTS, **_GBM_DEFAULTS}.get(arch, _CNN_DEFAULTS))
     unknown = set(overrides) - set(config)
     if unknown:
         raise RNATrackerError(f"unknown option(s) for {arch}: {', '.join(sorted(unknown))}")
@@ -97,6 +103,8 @@ def build_model(config: dict) -> nn.Module:
             )
         elif arch in _KMER_DEFAULTS:
             model = KmerNet(config["n_fractions"], config["hidden_layers"], config["dropout"], config["k_max"])
+        elif arch in _GBM_DEFAULTS:
+            model = GBMNet(config["n_fractions"], **{k: config[k] for k in _GBM_DEFAULTS[arch]})
         else:
             raise RNATrackerError(f"unknown architecture {arch!r} (expected one of {', '.join(ARCHITECTURES)})")
     except (KeyError, TypeError) as exc:

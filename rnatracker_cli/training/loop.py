@@ -274,6 +274,8 @@ def fit(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | N
     options.check()
     if len(train) == 0:
         raise RNATrackerError("no training transcripts")
+    if hasattr(model, "fit_direct"):  # models fitted in one call (kmer-gbm): no epochs
+        return _fit_direct(model, config, train, val, options, device, on_epoch)
     if options.bf16 and not bf16_supported(device):
         raise RNATrackerError("--bf16 needs a CUDA device with bfloat16 support")
     has_val = val is not None and len(val) > 0
@@ -316,3 +318,22 @@ def fit(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | N
     if getattr(model, "residual_scale", None) is not None and has_val and options.shrink:
         result.residual_scale = fit_residual_scale(model, config, val, device, bf16=options.bf16)
     return result
+
+
+def _fit_direct(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | None, options: FitOptions,
+                device: torch.device, on_epoch: Callable[[EpochRecord, bool], None] | None) -> FitResult:
+    """Fit a model that has ``fit_direct`` (no gradient steps; epochs/lr/batches do not apply):
+    one EpochRecord with the training and validation KL, best_epoch 1."""
+    started = time.perf_counter()
+    model.to(device)
+    model.fit_direct(train, val, options.seed, config=config, device=device)
+    train_loss = evaluate(model, config, train, device)[0]
+    if val is not None and len(val):
+        val_loss, val_r, _ = evaluate(model, config, val, device)
+    else:
+        val_loss, val_r = float("nan"), np.full(train.targets.shape[1], np.nan)
+    record = EpochRecord(1, train_loss, val_loss, val_r, time.perf_counter() - started)
+    if on_epoch is not None:
+        on_epoch(record, True)
+    model.eval()
+    return FitResult(history=[record], best_epoch=1, lr=float(config.get("learning_rate", 0.0)))
