@@ -23,3 +23,9 @@ DEFAULT_PATIENCE = 20
 #: early stopping ended the run there; with 1.0 the same run kept improving (docs/model.md).
 DEFAULT_CLIP_NORM = 1.0
 DEFAULT_VAL_FRACTION = 0.1
+#: Longest transcript `predict`, `scan-zipcodes` and the Python API accept (nucleotides).
+#: The longest annotated human transcripts are ~0.1–0.35 Mb; a forward pass holds about
+#: 200 bytes per nucleotide (one-hot input, 32-channel convolution outputs), so 1 Mb needs
+#: ~200 MB and a 50-Mb record (a chromosome by mistake) would need ~10 GB: refused with a
+#: clear error instead (`--max-transcript-nt` raises the cap). See docs/user-guide.md.
+DEFAULT_MAX_TRANSCRIPT_NT = 1_000_000

@@ -20,7 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnatracker_cli.encoding import PaddedBatch, get_encoding, make_batch, plan_batches
+from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
+from rnatracker_cli.encoding import (
+    PaddedBatch, check_input_width, check_transcript_length, get_encoding, make_batch, plan_batches,
+)
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.io.atomic import check_output, open_output
 from rnatracker_cli.io.fasta import read_fasta
@@ -86,20 +89,28 @@ def attention_track(weights: np.ndarray, start: int, nt_length: int, size: int, 
 class Predictor:
     """Run a trained model on code arrays.
 
-    model: an rnatracker model (eval mode is set here); config: its JSON-able config;
-    device: where to run; batch_nt: padded nucleotides per batch (None = the device's
-    default, :func:`default_batch_nt`); batch_size: rows per batch at most; bf16: bfloat16
-    autocast (CUDA only; refused elsewhere).
+    model: an rnatracker model (eval mode is set here); config: its JSON-able config
+    (``truncate_5p``: transcripts longer than this lose their 5' end first, as the training
+    cache's did); device: where to run; batch_nt: padded nucleotides per batch (None = the
+    device's default, :func:`default_batch_nt`); batch_size: rows per batch at most; bf16:
+    bfloat16 autocast (CUDA only; refused elsewhere); max_transcript_nt: longest transcript
+    accepted (None = no limit; default :data:`DEFAULT_MAX_TRANSCRIPT_NT`).
     """
 
     def __init__(self, model: nn.Module, config: dict, device: torch.device | str = "cpu",
-                 batch_nt: int | None = None, batch_size: int = 1024, bf16: bool = False) -> None:
+                 batch_nt: int | None = None, batch_size: int = 1024, bf16: bool = False,
+                 max_transcript_nt: int | None = DEFAULT_MAX_TRANSCRIPT_NT) -> None:
         self.model = model
         self.config = config
         self.device = torch.device(device)
         self.encoding = get_encoding(config.get("encoding", "seq"))
         self.mode = config["mode"]
         self.max_len = config.get("max_len")
+        self.truncate = config.get("truncate_5p")
+        check_input_width(self.mode, self.max_len, model.min_length)
+        if max_transcript_nt is not None and max_transcript_nt < 1:
+            raise RNATrackerError("--max-transcript-nt must be positive")
+        self.max_transcript_nt = max_transcript_nt
         self.batch_nt = default_batch_nt(self.device) if batch_nt is None else int(batch_nt)
         if self.batch_nt < 1:
             raise RNATrackerError("--batch-nt must be positive")
@@ -150,12 +161,18 @@ class Predictor:
         probs = np.zeros((n, self.config["n_fractions"]), dtype=np.float32)
         tracks: list[AttentionTrack | None] = [None] * n
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=n)
+        if n and self.max_transcript_nt is not None and lengths.max() > self.max_transcript_nt:
+            i = int(lengths.argmax())
+            check_transcript_length(f"transcript {i + 1} of {n}", int(lengths[i]), self.max_transcript_nt)
         size, stride = self.model.receptive_field() if attention else (1, 1)
+        # Bucket by the width the model will see (after the cache's 5' truncation, if any).
+        plan_len = min(v for v in (self.max_len, self.truncate) if v) if (self.max_len or self.truncate) else None
         try:
             for idx in plan_batches(lengths, self.mode, batch_size=self.batch_size, batch_nt=self.batch_nt,
-                                    max_len=self.max_len, min_len=self.model.min_length):
+                                    max_len=plan_len, min_len=self.model.min_length):
                 batch = make_batch([sequences[i] for i in idx], self.mode, self.max_len, self.model.min_length,
-                                   None if structures is None else [structures[i] for i in idx])
+                                   None if structures is None else [structures[i] for i in idx],
+                                   truncate=self.truncate)
                 if nt_lengths is not None:
                     batch.nt_lengths = np.asarray([nt_lengths[i] for i in idx], dtype=np.int64)
                     batch.starts = batch.starts + (batch.nt_lengths - lengths[idx])
@@ -182,6 +199,7 @@ class Predictor:
         chunk: list = []
         held = 0
         for record in records:
+            check_transcript_length(record.id, len(record.codes), self.max_transcript_nt)
             chunk.append(record)
             held += len(record.codes)
             if len(chunk) >= chunk_records or held >= chunk_nt:

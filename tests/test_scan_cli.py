@@ -31,7 +31,10 @@ def _checkpoint(folder, arch="rnatracker", **kw):
             if model.attention is not None:
                 model.attention.score.weight.mul_(5.0)
     path = folder / "model.pt"
-    save_checkpoint(path, model, config, FRACTIONS, {"seed": 3})
+    training = {"seed": 3}
+    if config["encoding"] != "seq":  # the default fold settings
+        training["structure_params"] = {}
+    save_checkpoint(path, model, config, FRACTIONS, training)
     return path
 
 
@@ -370,8 +373,8 @@ def test_progress_file_drops_uncommitted_blocks(tmp_path):
     part = tmp_path / "z.bed.part"
     part.write_text(
         f"{HEADER}\t{VERSION}\t{json.dumps(signature, sort_keys=True)}\n"
-        "R\tt1\t0\t120\t10\t0.5\t1\tenhancing\t0.25,-0.25\nK\tt1\t0\t120\t0.5\nD\tt1\t300\t201\t0\tfast\n"
-        "S\tt2\t40\twindow (100 nt) longer than the transcript\n"
+        "R\tt1\t0\t120\t10\t0.5\t1\tenhancing\t0.25,-0.25\nK\tt1\t0\t120\t0.5\nD\tt1\t300\tab12\t201\t0\tfast\n"
+        "S\tt2\t40\tcd34\twindow (100 nt) longer than the transcript\n"
         "R\tt3\t5\t150\t7\t0.1\t0\trepressive\t0.1,-0.1\nK\tt3\t5\t15"  # interrupted
     )
     done = read_part(part, signature)
@@ -380,6 +383,7 @@ def test_progress_file_drops_uncommitted_blocks(tmp_path):
     assert (r.start, r.end, r.peak, r.kl_peak, r.fraction, r.direction) == (0, 120, 10, 0.5, 1, "enhancing")
     assert done["t1"].windows == 201 and done["t1"].track.values.tolist() == [0.5]
     assert done["t2"].skipped.startswith("window")
+    assert (done["t1"].sha256, done["t2"].sha256) == ("ab12", "cd34")
     assert read_part(part, {**signature, "settings": "other"}) is None
     progress = Progress(tmp_path / "z.bed", signature, force=False)
     progress.close(finished=False)

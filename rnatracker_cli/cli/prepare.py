@@ -72,6 +72,8 @@ def prepare(
             counts.add_row("truncated at the 5' end", str(s.truncated))
         if s.ambiguous_bases:
             counts.add_row("IUPAC ambiguity codes read as N", str(s.ambiguous_bases))
+        if s.genes_missing and s.genes_missing < s.written:
+            counts.add_row("without a gene id (own CV group)", str(s.genes_missing))
         if s.renormalized:
             counts.add_row("rows rescaled to sum to 1", str(s.renormalized))
         counts.add_row("written", f"{s.written} transcripts, {s.nucleotides:,} nt")

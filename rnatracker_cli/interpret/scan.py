@@ -8,7 +8,6 @@ BED (and track) are written at the end, sorted, atomically. See docs/zipcodes.md
 from __future__ import annotations
 
 import contextlib
-import functools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from rnatracker_cli import __version__
-from rnatracker_cli.encoding import get_encoding
+from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
+from rnatracker_cli.encoding import check_input_width, check_transcript_length
 from rnatracker_cli.errors import InputError, RNATrackerError
 from rnatracker_cli.interpret.perturb import MaskSpec, transcript_key
 from rnatracker_cli.interpret.zipcodes import (
@@ -35,7 +35,7 @@ from rnatracker_cli.interpret.zipcodes import (
     scan_transcript,
 )
 from rnatracker_cli.io.atomic import check_output, open_output
-from rnatracker_cli.interpret.progress import Progress, TranscriptResult, file_sha256
+from rnatracker_cli.interpret.progress import Progress, TranscriptResult, file_sha256, sequence_sha256
 from rnatracker_cli.io.bed import TranscriptIndex, ZipcodeRecord, format_bedgraph, genomic_blocks, project_track, write_bed
 from rnatracker_cli.io.fasta import read_fasta
 from rnatracker_cli.io.gtf import TranscriptModel
@@ -99,7 +99,8 @@ class ScanSummary:
     """What a scan did (for the stderr summary).
 
     skipped: transcripts not scanned (``.skipped`` holds the reason); truncated: scanned
-    transcripts whose 5' end lies outside a fixed-length input (``unscanned_nt`` in all);
+    transcripts whose 5' end lies outside the model's input (mode fixed, or the training
+    cache's ``--max-length``; ``unscanned_nt`` in all); max_len: that input length;
     resumed: transcripts taken from an interrupted run's progress file.
     """
 
@@ -165,107 +166,97 @@ class _Selection:
             raise InputError(f"{len(missing)} requested id(s) not in {where}: {shown}")
 
 
+class TranscriptScanner:
+    """Scans single transcripts with one loaded model and one set of options.
+
+    loaded: a :class:`rnatracker_cli.model.checkpoint.LoadedModel`; keep_track: keep each
+    transcript's per-nucleotide KL track; max_transcript_nt: longest transcript accepted
+    (None = no limit). Structure models fold each transcript with the training cache's settings.
+    """
+
+    def __init__(self, loaded, options: ScanOptions, device, keep_track: bool = False,
+                 max_transcript_nt: int | None = DEFAULT_MAX_TRANSCRIPT_NT) -> None:
+        self.loaded = loaded
+        self.options = options
+        self.settings = options.settings()
+        self.device = device
+        self.keep_track = keep_track
+        self.fold = loaded.fold_function()
+        if max_transcript_nt is not None and max_transcript_nt < 1:
+            raise RNATrackerError("--max-transcript-nt must be positive")
+        self.max_transcript_nt = max_transcript_nt
+        config = loaded.config
+        check_input_width(config["mode"], config.get("max_len"), loaded.model.min_length)
+        #: Longest input the model reads (None = all): 5' ends beyond it are not scanned.
+        limits = [v for v in (config.get("max_len"), config.get("truncate_5p")) if v]
+        self.input_nt = min(limits) if limits else None
+
+    def scan(self, record) -> TranscriptResult:
+        """Scan one record (``.id``, ``.codes``) into a :class:`TranscriptResult` (transcript
+        coordinates)."""
+        check_transcript_length(record.id, len(record.codes), self.max_transcript_nt)
+        options, length = self.options, len(record.codes)
+        sha = sequence_sha256(record.codes)
+        structure = self.fold(record.codes) if self.fold is not None else None
+        scores = scan_transcript(self.loaded.model, self.loaded.config, record.codes, self.settings, self.device,
+                                 structure, key=transcript_key(record.id))
+        lo, hi = scores.scanned
+        if len(scores.starts) == 0:
+            part = "transcript" if (lo, hi) == (0, length) else f"scanned part ({hi - lo} of {length} nt)"
+            return TranscriptResult(record.id, length, skipped=f"window ({options.window} nt) longer than the {part}",
+                                    sha256=sha)
+        return TranscriptResult(
+            record.id, length, call_regions(scores, options.window, options.min_kl, options.merge_gap, options.min_support),
+            kl_track(scores, options.window) if self.keep_track else None, len(scores.starts), lo, scores.method,
+            sha256=sha,
+        )
+
+
 def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = None, gtf: str | None = None,
                ids: list[str] | None = None, options: ScanOptions | None = None, device: str = "auto",
                force: bool = False, on_skip: Callable[[TranscriptResult], None] | None = None,
-               on_transcript: Callable[[TranscriptResult], None] | None = None) -> ScanSummary:
+               on_transcript: Callable[[TranscriptResult], None] | None = None,
+               max_transcript_nt: int | None = DEFAULT_MAX_TRANSCRIPT_NT) -> ScanSummary:
     """Scan every (selected) transcript of ``fasta``; write the BED to ``out`` (``-`` = stdout).
 
     track: bedGraph of per-nucleotide KL; gtf: project BED rows (BED12+4) and the track to
     genomic coordinates. Outputs are checked before any work and written atomically at the
     end; with ``out`` a file, finished transcripts are kept in ``OUT.part`` so an interrupted
     run resumes (:mod:`rnatracker_cli.interpret.progress`). on_skip/on_transcript: called
-    for each skipped / scanned transcript.
+    for each skipped / scanned transcript. max_transcript_nt: longest transcript accepted.
     """
     from rnatracker_cli.io.gtf import read_gtf
     from rnatracker_cli.model.checkpoint import load_model
     from rnatracker_cli.utils.device import resolve_device
 
     options = options or ScanOptions()
-    settings = options.settings()
-    if track is not None and str(track) == "-" and str(out) == "-":
-        raise RNATrackerError("--track and --out cannot both be stdout")
-    if track is not None and str(track) == str(out):
-        raise RNATrackerError("--track and --out must be different files")
-    check_output(out, force)
-    if track is not None:
-        check_output(track, force)
-    selection = _Selection(ids)
+    _check_outputs(out, track, force)
     where = "<stdin>" if str(fasta) == "-" else str(fasta)
-    if ids is not None and str(fasta) != "-":
-        # Fail before the (long) scan when an id is missing; stdin can only be checked at the end.
-        for record in read_fasta(fasta):
-            selection.wants(record.id)
-        selection.check(where)
-        selection = _Selection(ids)
+    selection = _preflight_ids(fasta, ids, where)
     dev = resolve_device(device)
     loaded = load_model(model_path, dev)
-    config, fractions = loaded.config, loaded.fractions
-    encoding = get_encoding(config.get("encoding", "seq"))
+    scanner = TranscriptScanner(loaded, options, dev, track is not None, max_transcript_nt)
     index = TranscriptIndex(read_gtf(gtf)) if gtf is not None else None
-    fold = None
-    if encoding.needs_structure:
-        # Fold each transcript on the fly with the settings its training cache was folded with.
-        from rnatracker_cli.structure import fold_sequence
-
-        params = loaded.training.get("structure_params") or {}
-        fold = functools.partial(fold_sequence, **{k: params[k] for k in ("window", "span", "cutoff") if k in params})
-    progress = None
-    if str(out) != "-":
-        signature = {"model_sha256": file_sha256(loaded.path), "settings": options.describe(False),
-                     "fractions": ",".join(fractions), "track": track is not None}
-        progress = Progress(out, signature, force)
-    summary = ScanSummary(device=str(dev), model=str(loaded.path), max_len=config.get("max_len"))
-    results: list[TranscriptResult] = []
+    progress = _open_progress(out, loaded, options, track, force)
+    summary = ScanSummary(device=str(dev), model=str(loaded.path), max_len=scanner.input_nt)
     models: dict[str, TranscriptModel] = {}
     started = time.perf_counter()
     finished = False
     try:
+        results = []
         for record in read_fasta(fasta):
             if not selection.wants(record.id):
                 continue
-            length = len(record.codes)
             if index is not None:
-                models[record.id] = index.get(record.id, length, str(gtf))
-            result = progress.done.get(record.id) if progress is not None else None
-            if result is not None and result.length == length:
-                summary.resumed += 1
-            else:
-                result = _scan_record(loaded.model, config, record, settings, options, dev, fold, track is not None)
-                if progress is not None:
-                    progress.add(result)
+                models[record.id] = index.get(record.id, len(record.codes), str(gtf))
+            result = _resume_or_scan(scanner, record, progress, summary)
             results.append(result)
-            if result.skipped is not None:
-                summary.skipped.append(result)
-                if on_skip is not None:
-                    on_skip(result)
-            elif on_transcript is not None:
-                on_transcript(result)
+            _announce(result, summary, on_skip, on_transcript)
         selection.check(where)
-        records, tracks = [], []
-        for result in results:
-            if result.skipped is not None:
-                continue
-            summary.transcripts += 1
-            summary.nucleotides += result.length
-            summary.windows += result.windows
-            summary.truncated += result.unscanned > 0
-            summary.unscanned_nt += result.unscanned
-            records += _bed_records(result, fractions, options.cap, models.get(result.id))
-            if result.track is not None:
-                tracks.append(_track_rows(result, models.get(result.id)))
-        for rec in records:
-            summary.by_class[(rec.fraction, rec.direction)] += 1
-        summary.regions = len(records)
-        summary.method = "+".join(sorted({r.method for r in results if r.skipped is None})) or "none"
+        records, tracks = _collect(results, loaded.fractions, options.cap, models, summary)
         comment = (f"rnatracker {__version__} scan-zipcodes model={loaded.path} {options.describe()} "
-                   f"fractions={','.join(fractions)} coordinates={'genome' if index is not None else 'transcript'}")
-        with contextlib.ExitStack() as stack:
-            handle = stack.enter_context(open_output(out, force))
-            track_handle = stack.enter_context(open_output(track, force)) if track is not None else None
-            write_bed(handle, records, bed12=index is not None, comment=comment)
-            if track_handle is not None:
-                _write_track(track_handle, tracks)
+                   f"fractions={','.join(loaded.fractions)} coordinates={'genome' if index is not None else 'transcript'}")
+        _write_outputs(out, track, force, records, tracks, index is not None, comment)
         finished = True
     finally:
         if progress is not None:
@@ -274,19 +265,89 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
     return summary
 
 
-def _scan_record(model, config: dict, record, settings, options: ScanOptions, device, fold, keep_track: bool) -> TranscriptResult:
-    """Scan one FASTA record into a :class:`TranscriptResult` (transcript coordinates)."""
-    length = len(record.codes)
-    structure = fold(record.codes) if fold is not None else None
-    scores = scan_transcript(model, config, record.codes, settings, device, structure, key=transcript_key(record.id))
-    lo, hi = scores.scanned
-    if len(scores.starts) == 0:
-        part = "transcript" if (lo, hi) == (0, length) else f"scanned part ({hi - lo} of {length} nt)"
-        return TranscriptResult(record.id, length, skipped=f"window ({options.window} nt) longer than the {part}")
-    return TranscriptResult(
-        record.id, length, call_regions(scores, options.window, options.min_kl, options.merge_gap, options.min_support),
-        kl_track(scores, options.window) if keep_track else None, len(scores.starts), lo, scores.method,
-    )
+def _check_outputs(out: str, track: str | None, force: bool) -> None:
+    if track is not None and str(track) == "-" and str(out) == "-":
+        raise RNATrackerError("--track and --out cannot both be stdout")
+    if track is not None and str(track) == str(out):
+        raise RNATrackerError("--track and --out must be different files")
+    check_output(out, force)
+    if track is not None:
+        check_output(track, force)
+
+
+def _preflight_ids(fasta: str, ids: list[str] | None, where: str) -> _Selection:
+    """Fail before the (long) scan when a requested id is missing (stdin can only be
+    checked at the end); returns a fresh selection for the scan."""
+    if ids is not None and str(fasta) != "-":
+        selection = _Selection(ids)
+        for record in read_fasta(fasta):
+            selection.wants(record.id)
+        selection.check(where)
+    return _Selection(ids)
+
+
+def _open_progress(out: str, loaded, options: ScanOptions, track: str | None, force: bool) -> Progress | None:
+    """The resumable progress file beside a file output (None for stdout)."""
+    if str(out) == "-":
+        return None
+    signature = {"model_sha256": file_sha256(loaded.path), "settings": options.describe(False),
+                 "fractions": ",".join(loaded.fractions), "track": track is not None}
+    return Progress(out, signature, force)
+
+
+def _resume_or_scan(scanner: TranscriptScanner, record, progress: Progress | None,
+                    summary: ScanSummary) -> TranscriptResult:
+    """The committed result of an interrupted run when the sequence is unchanged, else a scan."""
+    if progress is not None:
+        result = progress.finished(record.id, sequence_sha256(record.codes))
+        if result is not None:
+            summary.resumed += 1
+            return result
+    result = scanner.scan(record)
+    if progress is not None:
+        progress.add(result)
+    return result
+
+
+def _announce(result: TranscriptResult, summary: ScanSummary, on_skip, on_transcript) -> None:
+    if result.skipped is not None:
+        summary.skipped.append(result)
+        if on_skip is not None:
+            on_skip(result)
+    elif on_transcript is not None:
+        on_transcript(result)
+
+
+def _collect(results: list[TranscriptResult], fractions: list[str], cap: float, models: dict[str, TranscriptModel],
+             summary: ScanSummary) -> tuple[list[ZipcodeRecord], list[tuple]]:
+    """BED rows and track rows of the scanned transcripts; fills the summary's counts."""
+    records, tracks = [], []
+    for result in results:
+        if result.skipped is not None:
+            continue
+        summary.transcripts += 1
+        summary.nucleotides += result.length
+        summary.windows += result.windows
+        summary.truncated += result.unscanned > 0
+        summary.unscanned_nt += result.unscanned
+        records += _bed_records(result, fractions, cap, models.get(result.id))
+        if result.track is not None:
+            tracks.append(_track_rows(result, models.get(result.id)))
+    for rec in records:
+        summary.by_class[(rec.fraction, rec.direction)] += 1
+    summary.regions = len(records)
+    summary.method = "+".join(sorted({r.method for r in results if r.skipped is None})) or "none"
+    return records, tracks
+
+
+def _write_outputs(out: str, track: str | None, force: bool, records: list[ZipcodeRecord], tracks: list[tuple],
+                   genomic: bool, comment: str) -> None:
+    with contextlib.ExitStack() as stack:
+        handle = stack.enter_context(open_output(out, force))
+        track_handle = stack.enter_context(open_output(track, force)) if track is not None else None
+        write_bed(handle, records, bed12=genomic, comment=comment)
+        if track_handle is not None:
+            _write_track(track_handle, tracks)
 
 
 def _bed_records(result: TranscriptResult, fractions: list[str], cap: float,

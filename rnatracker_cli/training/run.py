@@ -21,12 +21,12 @@ import numpy as np
 
 from rnatracker_cli import __version__
 from rnatracker_cli.defaults import DEFAULT_VAL_FRACTION
-from rnatracker_cli.encoding import get_encoding
+from rnatracker_cli.encoding import check_input_width, get_encoding
 from rnatracker_cli.errors import OutputExistsError, RNATrackerError
 from rnatracker_cli.io.atomic import atomic_path
 from rnatracker_cli.io.cache import Cache
 from rnatracker_cli.model import build_model, default_config
-from rnatracker_cli.model.checkpoint import MODEL_FILE, save_checkpoint
+from rnatracker_cli.model.checkpoint import MODEL_FILE, data_metadata, save_checkpoint
 from rnatracker_cli.training.data import load_training_set, split_validation
 from rnatracker_cli.training.loop import EpochRecord, FitOptions, FitResult, fit
 from rnatracker_cli.utils.device import resolve_device
@@ -141,15 +141,14 @@ def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_optio
                                 mode=model_options.mode, max_len=model_options.max_len,
                                 length_feature=model_options.length_feature)
         encoding = get_encoding(config["encoding"])
+        check_input_width(config["mode"], config["max_len"], build_model(config).min_length)
         if len(cache) < 2:
             raise RNATrackerError(f"{cache.path} holds {len(cache)} transcript(s); training needs at least 2")
         check_run_dir(out, force)  # fail before reading the data
         data = load_training_set(cache, encoding)
-        train_idx, val_idx = split_validation(len(cache), val_fraction, fit_options.seed, cache.genes)
+        train_idx, val_idx = split_validation(len(cache), val_fraction, fit_options.seed, cache.groups)
         fractions = list(cache.fractions)
-        provenance = {"cache": str(Path(cache_path).resolve()), "data_sha256": cache.content_sha256}
-        if encoding.needs_structure:  # `predict` folds new transcripts with the same settings
-            provenance["structure_params"] = cache.structure_params
+        config, provenance = data_metadata(cache, config)
     train, val = data.subset(train_idx), (data.subset(val_idx) if len(val_idx) else None)
     out_dir = make_run_dir(out, force)
     seed_everything(fit_options.seed)
