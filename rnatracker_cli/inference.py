@@ -5,14 +5,13 @@ trained (mode ``fixed`` or ``full``, see :mod:`rnatracker_cli.encoding`), groups
 lengths so that a batch holds at most ``batch_nt`` padded nucleotides, and returns results in
 input order. :meth:`Predictor.stream` does this over an iterator of records in bounded chunks
 (constant memory on any FASTA size). Attention weights can be mapped back to nucleotides
-(:func:`attention_track`).
+(:func:`attention_track`). Files are read and written one layer up
+(:mod:`rnatracker_cli.workflows.predict`, formats in :mod:`rnatracker_cli.io.writers`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -25,10 +24,7 @@ from rnatracker_cli.encoding import (
     PaddedBatch, check_input_width, check_transcript_length, get_encoding, make_batch, plan_batches,
 )
 from rnatracker_cli.errors import RNATrackerError
-from rnatracker_cli.io.atomic import check_output, open_output
-from rnatracker_cli.io.fasta import read_fasta
-from rnatracker_cli.model.checkpoint import load_model
-from rnatracker_cli.utils.device import bf16_supported, resolve_device
+from rnatracker_cli.utils.device import bf16_supported
 
 #: Default nucleotide budget per prediction batch (rows × padded width), by device type:
 #: on CPU the activations of larger batches fall out of cache and run slower per nucleotide;
@@ -214,78 +210,3 @@ class Predictor:
         probs, tracks = out if attention else (out, [None] * len(chunk))
         for record, p, track in zip(chunk, probs, tracks):
             yield record, p, track
-
-
-# -- files ------------------------------------------------------------------------------------
-
-def predict_columns(fractions: Sequence[str]) -> list[str]:
-    """Header of the predict TSV: ``id length <fractions…> predominant``."""
-    return ["id", "length", *fractions, "predominant"]
-
-
-def format_prediction(record_id: str, length: int, probs: np.ndarray, fractions: Sequence[str]) -> str:
-    """One predict TSV line (4 decimals, fractions in model order, trailing newline)."""
-    values = "\t".join(f"{v:.4f}" for v in probs)
-    return f"{record_id}\t{length}\t{values}\t{fractions[int(np.argmax(probs))]}\n"
-
-
-def format_bedgraph(record_id: str, track: AttentionTrack) -> str:
-    """bedGraph lines ``id start end value`` (0-based half-open, value %.6g) of one transcript."""
-    if not len(track.starts):
-        return ""
-    return "".join(
-        f"{record_id}\t{s}\t{e}\t{v:.6g}\n" for s, e, v in zip(track.starts.tolist(), track.ends.tolist(), track.values.tolist())
-    )
-
-
-@dataclass
-class PredictSummary:
-    transcripts: int
-    nucleotides: int
-    seconds: float
-    device: str
-    model: str
-
-
-def predict_fasta(model_path: str, fasta: str, out: str = "-", attention: str | None = None,
-                  device: str = "auto", batch_nt: int | None = None, bf16: bool = False,
-                  force: bool = False) -> PredictSummary:
-    """`predict`: stream ``fasta`` through the model at ``model_path``; write TSV (+ bedGraph).
-
-    Both outputs are checked before any input is read and written atomically (a failure
-    leaves no partial file; ``-`` streams the TSV to stdout).
-    """
-    if batch_nt is not None and batch_nt < 1:
-        raise RNATrackerError("--batch-nt must be positive")
-    if attention is not None and str(attention) == "-":
-        raise RNATrackerError("--attention needs a file name (stdout carries the predictions)")
-    if attention is not None and str(attention) == str(out):
-        raise RNATrackerError("--attention and --out must be different files")
-    check_output(out, force)
-    if attention is not None:
-        check_output(attention, force)
-    dev = resolve_device(device)
-    loaded = load_model(model_path, dev)
-    predictor = Predictor(loaded.model, loaded.config, dev, batch_nt=batch_nt, bf16=bf16)
-    if attention is not None and not predictor.has_attention:
-        raise RNATrackerError(f"--attention: a {loaded.config['arch']} model has no attention weights")
-    fold = None
-    if predictor.encoding.needs_structure:
-        # Fold each record on the fly with the settings the training cache was folded with.
-        from rnatracker_cli.structure import fold_sequence
-
-        params = loaded.training.get("structure_params") or {}
-        fold = functools.partial(fold_sequence, **{k: params[k] for k in ("window", "span", "cutoff") if k in params})
-    started = time.perf_counter()
-    n, nt = 0, 0
-    with contextlib.ExitStack() as stack:
-        table = stack.enter_context(open_output(out, force))
-        track_out = stack.enter_context(open_output(attention, force)) if attention is not None else None
-        table.write("\t".join(predict_columns(loaded.fractions)) + "\n")
-        for record, probs, track in predictor.stream(read_fasta(fasta), attention=attention is not None, fold=fold):
-            table.write(format_prediction(record.id, len(record.codes), probs, loaded.fractions))
-            if track_out is not None:
-                track_out.write(format_bedgraph(record.id, track))
-            n += 1
-            nt += len(record.codes)
-    return PredictSummary(n, nt, time.perf_counter() - started, str(dev), str(loaded.path))

@@ -253,7 +253,7 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
             results.append(result)
             _announce(result, summary, on_skip, on_transcript)
         selection.check(where)
-        records, tracks = _collect(results, loaded.fractions, options.cap, models, summary)
+        records, tracks = collect_regions(results, loaded.fractions, options.cap, models, summary)
         comment = (f"rnatracker {__version__} scan-zipcodes model={loaded.path} {options.describe()} "
                    f"fractions={','.join(loaded.fractions)} coordinates={'genome' if index is not None else 'transcript'}")
         _write_outputs(out, track, force, records, tracks, index is not None, comment)
@@ -318,9 +318,10 @@ def _announce(result: TranscriptResult, summary: ScanSummary, on_skip, on_transc
         on_transcript(result)
 
 
-def _collect(results: list[TranscriptResult], fractions: list[str], cap: float, models: dict[str, TranscriptModel],
+def collect_regions(results: list[TranscriptResult], fractions: list[str], cap: float, models: dict[str, TranscriptModel],
              summary: ScanSummary) -> tuple[list[ZipcodeRecord], list[tuple]]:
-    """BED rows and track rows of the scanned transcripts; fills the summary's counts."""
+    """BED rows (:class:`ZipcodeRecord`, unsorted) and track rows of the scanned transcripts
+    (``models``: transcript id → genomic model, for ``--gtf``); fills the summary's counts."""
     records, tracks = [], []
     for result in results:
         if result.skipped is not None:

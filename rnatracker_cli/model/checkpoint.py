@@ -58,6 +58,14 @@ class LoadedModel:
     path: Path
 
     @property
+    def device(self) -> torch.device:
+        """Where the model's weights live."""
+        tensor = next(iter(self.model.parameters()), None)
+        if tensor is None:
+            tensor = next(iter(self.model.buffers()), None)
+        return tensor.device if tensor is not None else torch.device("cpu")
+
+    @property
     def needs_structure(self) -> bool:
         return get_encoding(self.config.get("encoding", "seq")).needs_structure
 
@@ -114,8 +122,11 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict, fra
     return Path(path)
 
 
-def resolve_model_path(path: str | os.PathLike) -> Path:
-    """``model.pt`` itself, or ``DIR/model.pt`` for a run directory."""
+def resolve_model(spec: str | os.PathLike) -> Path:
+    """The checkpoint file a model argument names: ``model.pt`` itself, or ``DIR/model.pt``
+    for a run directory (every command and :func:`rnatracker_cli.api.load_model` resolve
+    model arguments here). Raises :class:`InputError` when there is none."""
+    path = spec
     p = Path(path)
     if p.is_dir():
         p = p / MODEL_FILE
@@ -124,6 +135,9 @@ def resolve_model_path(path: str | os.PathLike) -> Path:
     elif not p.exists():
         raise InputError(f"{p}: model file not found")
     return p
+
+
+resolve_model_path = resolve_model  # the name used before the public API
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -151,7 +165,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedModel:
     """Rebuild the model stored in a checkpoint, weights loaded, in eval mode on ``device``."""
-    p = resolve_model_path(path)
+    p = resolve_model(path)
     payload = read_checkpoint(p)
     model = build_model(payload["config"])
     try:
