@@ -401,3 +401,37 @@ def test_cli_defaults_match_the_library():
     for name in ("window", "stride", "min_kl", "merge_gap", "min_support", "mask", "repeats"):
         assert params[name].default == getattr(lib, name), name
     assert lib.min_support == 10 and lib.mask == "zero" and lib.min_kl == 0.0075
+
+
+def test_resume_rescans_a_changed_sequence_with_the_same_id_and_length(model_path, tmp_path):
+    """Finished work is keyed by the sequence's hash: an edited record (same id, same length)
+    is scanned again, an unchanged one is taken from the progress file."""
+    from rnatracker_cli.interpret.scan import ScanOptions, scan_fasta
+
+    rng = np.random.default_rng(12)
+    a, b = (decode(rng.integers(0, 4, size=240).astype(np.uint8)) for _ in range(2))
+    edited = decode(rng.integers(0, 4, size=240).astype(np.uint8))
+    options = ScanOptions(window=40, stride=20, min_kl=0.0, min_support=1, score_cap=1.0)
+    fasta = tmp_path / "in.fa"
+    out = tmp_path / "z.bed"
+
+    def interrupted(first: str) -> None:
+        fasta.write_text(format_fasta("a", first) + format_fasta("b", b))
+        out.unlink(missing_ok=True)
+
+        def stop(result):
+            if result.id == "a":  # committed, then interrupted
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            scan_fasta(str(model_path), str(fasta), str(out), options=options, on_transcript=stop)
+        assert "\ta\t240\t" in (tmp_path / "z.bed.part").read_text()
+
+    interrupted(a)
+    fasta.write_text(format_fasta("a", edited) + format_fasta("b", b))
+    resumed = scan_fasta(str(model_path), str(fasta), str(out), options=options)
+    assert resumed.resumed == 0
+    scan_fasta(str(model_path), str(fasta), str(tmp_path / "ref.bed"), options=options)
+    assert out.read_text() == (tmp_path / "ref.bed").read_text()
+    interrupted(a)
+    assert scan_fasta(str(model_path), str(fasta), str(out), options=options).resumed == 1
