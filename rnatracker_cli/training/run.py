@@ -1,6 +1,6 @@
 """`train`: fit one model on a cache and write its run directory.
 
-Run directory (DESIGN.md)::
+Run directory (docs/formats.md)::
 
     config.json   model config + training options + data provenance
     log.tsv       one row per epoch (columns: :func:`log_columns`)
