@@ -14,7 +14,7 @@ from rnatracker_cli.alphabet import decode, encode
 from rnatracker_cli.cli.app import app
 from rnatracker_cli.encoding import make_batch
 from rnatracker_cli.errors import InputError, RNATrackerError
-from rnatracker_cli.evaluation.cv import CVOptions, run_cv
+from rnatracker_cli.workflows.cv import CVOptions, run_cv
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.io.cache import Cache, write_cache
 from rnatracker_cli.io.writers import format_fasta
@@ -69,7 +69,7 @@ def test_predict_truncates_like_the_training_cache(runner, truncated_run):
 
 
 def test_scan_reads_only_the_trained_3prime_part(truncated_run, tmp_path):
-    from rnatracker_cli.interpret.scan import ScanOptions, scan_fasta
+    from rnatracker_cli.workflows.scan import ScanOptions, scan_fasta
 
     folder, seqs = truncated_run
     fasta = tmp_path / "long.fa"

@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import pearsonr
 
 from rnatracker_cli.cli.app import app
-from rnatracker_cli.evaluation.cv import DEFAULT_MODELS, CVOptions, run_cv
+from rnatracker_cli.workflows.cv import DEFAULT_MODELS, CVOptions, run_cv
 from rnatracker_cli.metrics import roc_auc, one_vs_rest
 from rnatracker_cli.io.cache import Cache, write_cache
 

@@ -212,7 +212,7 @@ def test_debug_shows_traceback(runner, tmp_path):
 def test_missing_gene_ids_keep_the_others_and_group_isoforms(runner, tmp_path):
     """Rows without a gene id no longer erase every gene: isoforms of one gene share a CV fold
     and a validation side, and each gene-less transcript is a group of its own."""
-    from rnatracker_cli.evaluation.cv import CVOptions, run_cv
+    from rnatracker_cli.workflows.cv import CVOptions, run_cv
     from rnatracker_cli.training.data import split_validation
 
     rng = np.random.default_rng(6)

@@ -329,7 +329,7 @@ def test_structure_model_folds_each_transcript(runner, tmp_path):
 
 
 def test_interrupted_scan_resumes_to_identical_output(sim_dir, model_path, tmp_path):
-    from rnatracker_cli.interpret.scan import ScanOptions, scan_fasta
+    from rnatracker_cli.workflows.scan import ScanOptions, scan_fasta
 
     options = ScanOptions(stride=25, min_kl=float(MIN_KL))
     ids = sorted(read_fasta_ids(sim_dir))[:6]
@@ -394,7 +394,7 @@ def test_cli_defaults_match_the_library():
     import inspect
 
     from rnatracker_cli.cli.scan import scan_zipcodes
-    from rnatracker_cli.interpret.scan import ScanOptions
+    from rnatracker_cli.workflows.scan import ScanOptions
 
     params = inspect.signature(scan_zipcodes).parameters
     lib = ScanOptions()
@@ -406,7 +406,7 @@ def test_cli_defaults_match_the_library():
 def test_resume_rescans_a_changed_sequence_with_the_same_id_and_length(model_path, tmp_path):
     """Finished work is keyed by the sequence's hash: an edited record (same id, same length)
     is scanned again, an unchanged one is taken from the progress file."""
-    from rnatracker_cli.interpret.scan import ScanOptions, scan_fasta
+    from rnatracker_cli.workflows.scan import ScanOptions, scan_fasta
 
     rng = np.random.default_rng(12)
     a, b = (decode(rng.integers(0, 4, size=240).astype(np.uint8)) for _ in range(2))

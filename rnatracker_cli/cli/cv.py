@@ -50,7 +50,7 @@ def cv(
     Writes out-of-fold predictions, metrics.tsv, the paper's Table 1 layout (table.tsv),
     paired tests (per-fraction DeLong, transcript bootstrap) in comparisons.tsv and plots/. Re-running resumes.
     """
-    from rnatracker_cli.evaluation.cv import CVOptions, run_cv
+    from rnatracker_cli.workflows.cv import CVOptions, run_cv
     from rnatracker_cli.utils.device import limit_kernel_cache
 
     limit_kernel_cache()

@@ -61,7 +61,7 @@ def scan_zipcodes(
     """Mask a sliding window along each transcript, score it by KL(original ‖ masked) and write regions above --min-kl as BED."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
-    from rnatracker_cli.interpret.scan import ScanOptions, parse_ids, scan_fasta
+    from rnatracker_cli.workflows.scan import ScanOptions, parse_ids, scan_fasta
     from rnatracker_cli.utils.device import limit_kernel_cache
 
     limit_kernel_cache()  # the fast path's LSTM runs on a new length almost every batch

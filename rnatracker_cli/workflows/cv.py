@@ -1,4 +1,4 @@
-"""`cv`: k-fold cross-validation of several models on identical folds, resumable.
+"""`cv` over a run directory: k-fold cross-validation of several models on identical folds, resumable.
 
 Run directory::
 
