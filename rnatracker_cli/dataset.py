@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT, check_transcript_length
 from rnatracker_cli.errors import InputError, RNATrackerError
 from rnatracker_cli.io.atomic import check_output
 from rnatracker_cli.io.cache import write_cache
@@ -111,6 +112,7 @@ def prepare_dataset(
     normalized: bool = False,
     max_length: int | None = None,
     force: bool = False,
+    max_transcript_nt: int | None = DEFAULT_MAX_TRANSCRIPT_NT,
 ) -> PrepareSummary:
     """Build a cache from ``fasta`` (or ``genome`` + ``gtf``) and a localization table.
 
@@ -119,7 +121,9 @@ def prepare_dataset(
     several records match one row (isoforms of a gene-keyed table) the longest is kept.
     With ``normalized`` the values are taken as distributions (rows are rescaled to sum to 1,
     and no expression filter applies). ``max_length`` truncates longer transcripts at the 5'
-    end (they are kept). Records are written in input order. Gene ids are stored when at
+    end (they are kept). A kept transcript longer than ``max_transcript_nt`` after that
+    (None = no cap) is an error: no model could be trained on it. Records are written in
+    input order. Gene ids are stored when at
     least one transcript has one; a transcript without one is stored with ``""`` and forms a
     group of its own in CV folds and validation splits (``summary.genes_missing``).
     """
@@ -132,6 +136,8 @@ def prepare_dataset(
     matched = _match_records(_records(fasta, genome, gtf), table, localization, summary)
     keep, targets = _distributions(matched.order, table, normalized, min_total, localization, summary)
     ids, seqs, full_lengths = _sequences([matched.records[r] for r in keep], max_length, summary)
+    for rid, codes in zip(ids, seqs):
+        check_transcript_length(f"record {rid}", len(codes), max_transcript_nt)
     gene_list = [matched.genes[r] or (table.genes[r] if table.genes else None) for r in keep]
     genes = _gene_column(gene_list, summary)
     inputs = [{"role": role, "path": str(Path(p).resolve()), "sha256": sha256_file(p)}

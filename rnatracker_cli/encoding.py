@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from rnatracker_cli.alphabet import N
+from rnatracker_cli.defaults import check_transcript_length  # noqa: F401 - part of this module's API
 from rnatracker_cli.errors import RNATrackerError
 
 MODES = ("fixed", "full")
@@ -116,16 +117,6 @@ def clip_5p(arrays: Sequence[np.ndarray], truncate: int | None) -> list[np.ndarr
     if not truncate:
         return list(arrays)
     return [a[len(a) - truncate :] if len(a) > truncate else a for a in arrays]
-
-
-def check_transcript_length(name: str, length: int, cap: int | None) -> None:
-    """Refuse a transcript longer than ``cap`` nucleotides (None = no cap) before any
-    allocation proportional to it (see :data:`rnatracker_cli.defaults.DEFAULT_MAX_TRANSCRIPT_NT`)."""
-    if cap is not None and length > cap:
-        raise RNATrackerError(
-            f"{name} is {length:,} nt long, more than the {cap:,}-nt limit per transcript "
-            "(--max-transcript-nt; a forward pass needs about 200 bytes per nt)"
-        )
 
 
 def check_input_width(mode: str, max_len: int | None, min_len: int) -> None:

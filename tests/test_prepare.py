@@ -245,3 +245,19 @@ def test_missing_gene_ids_keep_the_others_and_group_isoforms(runner, tmp_path):
         chosen = {ids[i] for i in val}
         for g in range(12):
             assert len({f"T{g}_{k}" in chosen for k in range(3)}) == 1
+
+
+def test_transcript_longer_than_the_cap_is_refused_unless_truncated(runner, tmp_path):
+    (tmp_path / "t.fa").write_text(">a\n" + "ACGT" * 10 + "\n>b\n" + "ACGT" * 30 + "\n")
+    (tmp_path / "loc.tsv").write_text("id\tnuc\tcyt\na\t3\t1\nb\t1\t4\n")
+    out = tmp_path / "c.h5"
+    args = ["--fasta", tmp_path / "t.fa", "-l", tmp_path / "loc.tsv", "-o", out, "--max-transcript-nt", 100]
+    res = _prepare(runner, *args)
+    assert res.exit_code == 1 and not out.exists()
+    assert res.stderr.strip().splitlines() == [
+        "error: record b is 120 nt long, more than the 100-nt limit per transcript "
+        "(--max-transcript-nt; a forward pass needs about 200 bytes per nt)"]
+    res = _prepare(runner, *args, "--max-length", 100)
+    assert res.exit_code == 0, res.stderr
+    with Cache(out) as c:
+        assert c.lengths.tolist() == [40, 100] and c.full_lengths.tolist() == [40, 120]
