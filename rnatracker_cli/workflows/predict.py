@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.inference import Predictor
-from rnatracker_cli.io.atomic import check_output, open_output
+from rnatracker_cli.io.atomic import open_output
 from rnatracker_cli.io.bed import format_bedgraph
 from rnatracker_cli.io.fasta import read_fasta
 from rnatracker_cli.io.writers import format_prediction, predict_columns
 from rnatracker_cli.model.checkpoint import load_model
 from rnatracker_cli.utils.device import resolve_device
+from rnatracker_cli.workflows._outputs import check_outputs
 
 
 @dataclass
@@ -41,7 +42,9 @@ def predict_fasta(model_path: str, fasta: str, out: str = "-", attention: str | 
     record with their training cache's settings; transcripts longer than the training
     cache's ``--max-length`` lose their 5' end as they did in training.
     """
-    _check_outputs(out, attention, batch_nt, force)
+    if batch_nt is not None and batch_nt < 1:
+        raise RNATrackerError("--batch-nt must be positive")
+    check_outputs(out, attention, "--attention", force, extra_to_stdout=False)
     dev = resolve_device(device)
     loaded = load_model(model_path, dev)
     predictor = Predictor(loaded.model, loaded.config, dev, batch_nt=batch_nt, bf16=bf16,
@@ -63,14 +66,3 @@ def predict_fasta(model_path: str, fasta: str, out: str = "-", attention: str | 
             nt += len(record.codes)
     return PredictSummary(n, nt, time.perf_counter() - started, str(dev), str(loaded.path))
 
-
-def _check_outputs(out: str, attention: str | None, batch_nt: int | None, force: bool) -> None:
-    if batch_nt is not None and batch_nt < 1:
-        raise RNATrackerError("--batch-nt must be positive")
-    if attention is not None and str(attention) == "-":
-        raise RNATrackerError("--attention needs a file name (stdout carries the predictions)")
-    if attention is not None and str(attention) == str(out):
-        raise RNATrackerError("--attention and --out must be different files")
-    check_output(out, force)
-    if attention is not None:
-        check_output(attention, force)

@@ -21,11 +21,12 @@ from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
 from rnatracker_cli.errors import InputError, RNATrackerError
 from rnatracker_cli.interpret.progress import Progress, TranscriptResult, file_sha256, sequence_sha256
 from rnatracker_cli.interpret.scan import ScanOptions, ScanSummary, TranscriptScanner, collect_regions
-from rnatracker_cli.io.atomic import check_output, open_output
+from rnatracker_cli.io.atomic import open_output
 from rnatracker_cli.io.bed import TranscriptIndex, ZipcodeRecord, format_bedgraph, write_bed
 from rnatracker_cli.io.fasta import read_fasta
 from rnatracker_cli.io.gtf import TranscriptModel
 from rnatracker_cli.io.tables import strip_version
+from rnatracker_cli.workflows._outputs import check_outputs
 
 __all__ = ["ScanOptions", "ScanSummary", "parse_ids", "scan_fasta"]
 
@@ -94,7 +95,7 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
     from rnatracker_cli.utils.device import resolve_device
 
     options = options or ScanOptions()
-    _check_outputs(out, track, force)
+    check_outputs(out, track, "--track", force)
     where = "<stdin>" if str(fasta) == "-" else str(fasta)
     selection = _preflight_ids(fasta, ids, where)
     dev = resolve_device(device)
@@ -127,16 +128,6 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
             progress.close(finished)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _check_outputs(out: str, track: str | None, force: bool) -> None:
-    if track is not None and str(track) == "-" and str(out) == "-":
-        raise RNATrackerError("--track and --out cannot both be stdout")
-    if track is not None and str(track) == str(out):
-        raise RNATrackerError("--track and --out must be different files")
-    check_output(out, force)
-    if track is not None:
-        check_output(track, force)
 
 
 def _preflight_ids(fasta: str, ids: list[str] | None, where: str) -> _Selection:
