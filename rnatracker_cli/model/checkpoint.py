@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from rnatracker_cli import __version__
-from rnatracker_cli.errors import InputError, RNATrackerError
+from rnatracker_cli.errors import CacheError, InputError, RNATrackerError
 from rnatracker_cli.encoding import get_encoding
 from rnatracker_cli.io.atomic import atomic_path
 from rnatracker_cli.io.cache import Cache
@@ -99,7 +99,7 @@ def data_metadata(cache: Cache, config: dict) -> tuple[dict, dict]:
     if get_encoding(config.get("encoding", "seq")).needs_structure:
         params = cache.structure_params
         if params is None:
-            raise InputError(f"{cache.path} has no secondary structure: run `rnatracker fold {cache.path}` first")
+            raise CacheError(f"{cache.path} has no secondary structure: run `rnatracker fold {cache.path}` first")
         provenance["structure_params"] = dict(params)
     return config, provenance
 

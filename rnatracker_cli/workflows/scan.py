@@ -18,7 +18,7 @@ import numpy as np
 
 from rnatracker_cli import __version__
 from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
-from rnatracker_cli.errors import InputError, RNATrackerError
+from rnatracker_cli.errors import InputError
 from rnatracker_cli.interpret.progress import Progress, TranscriptResult, file_sha256, sequence_sha256
 from rnatracker_cli.interpret.scan import ScanOptions, ScanSummary, TranscriptScanner, collect_regions
 from rnatracker_cli.io.atomic import open_output
