@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
 from rnatracker_cli.encoding import (
     PaddedBatch, check_input_width, check_transcript_length, get_encoding, make_batch, plan_batches,
 )
@@ -90,12 +89,14 @@ class Predictor:
     cache's did); device: where to run; batch_nt: padded nucleotides per batch (None = the
     device's default, :func:`default_batch_nt`); batch_size: rows per batch at most; bf16:
     bfloat16 autocast (CUDA only; refused elsewhere); max_transcript_nt: longest transcript
-    accepted (None = no limit; default :data:`DEFAULT_MAX_TRANSCRIPT_NT`).
+    accepted (None = no limit, the default here: training and CV predict what their cache
+    holds; the entry points for new inputs pass
+    :data:`rnatracker_cli.defaults.DEFAULT_MAX_TRANSCRIPT_NT`).
     """
 
     def __init__(self, model: nn.Module, config: dict, device: torch.device | str = "cpu",
                  batch_nt: int | None = None, batch_size: int = 1024, bf16: bool = False,
-                 max_transcript_nt: int | None = DEFAULT_MAX_TRANSCRIPT_NT) -> None:
+                 max_transcript_nt: int | None = None) -> None:
         self.model = model
         self.config = config
         self.device = torch.device(device)

@@ -167,12 +167,12 @@ def test_transcript_length_cap(runner, tmp_path, monkeypatch):
             "(--max-transcript-nt; a forward pass needs about 200 bytes per nt)"]
     res = runner.invoke(app, ["predict", str(path), str(fasta), "--max-transcript-nt", "240", "-q"])
     assert res.exit_code == 0, res.output
-    # the default cap (1 Mb) is what the library applies; a 50-Mb record stops before any work
+    # the default cap (1 Mb) of predict, scan-zipcodes and the API; a 50-Mb record stops before any work
     from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
     from rnatracker_cli.io.fasta import FastaRecord
 
     assert DEFAULT_MAX_TRANSCRIPT_NT == 1_000_000
-    predictor = Predictor(build_model(config), config)
+    predictor = Predictor(build_model(config), config, max_transcript_nt=DEFAULT_MAX_TRANSCRIPT_NT)
     monkeypatch.setattr(predictor, "_run_chunk", lambda *a: pytest.fail("ran the model"))
     huge = FastaRecord("chr1", "", np.broadcast_to(np.uint8(0), (50_000_000,)))
     with pytest.raises(RNATrackerError, match="chr1 is 50,000,000 nt long"):
