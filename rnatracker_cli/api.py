@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from rnatracker_cli.alphabet import encode
-from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
+from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT, check_transcript_length
 from rnatracker_cli.errors import InputError
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.interpret.scan import ScanOptions, ScanSummary, TranscriptScanner, collect_regions
@@ -47,13 +47,14 @@ def load_model(path_or_run_dir: str | os.PathLike, device: str | None = None) ->
     return checkpoint.load_model(path_or_run_dir, resolve_device("auto" if device is None else device))
 
 
-def as_records(sequences: Sequences) -> list[FastaRecord]:
+def as_records(sequences: Sequences, max_transcript_nt: int | None = None) -> list[FastaRecord]:
     """Validate and encode in-memory sequences.
 
     sequences: ``{id: seq}``, a list of ``seq`` (ids ``seq1``, ``seq2``, … in order) or a list
     of ``(id, seq)``; ``seq`` is a string (ACGTUN and IUPAC ambiguity codes, any case; U = T)
     or a uint8 code array (A C G T N = 0..4). Raises :class:`InputError` naming the record for
-    an invalid letter or code, an empty sequence, a duplicate id or an empty input.
+    an invalid letter or code, an empty sequence, a duplicate id or an empty input, and
+    :class:`RNATrackerError` for a sequence longer than ``max_transcript_nt`` (checked first).
     """
     if isinstance(sequences, (str, bytes)):
         raise InputError("sequences: give {id: sequence}, a list of sequences or a list of (id, sequence), not one string")
@@ -69,6 +70,8 @@ def as_records(sequences: Sequences) -> list[FastaRecord]:
         if rid in seen:
             raise InputError(f"sequences: duplicate id {rid}")
         seen.add(rid)
+        if hasattr(seq, "__len__"):  # before encoding: a huge record costs nothing more
+            check_transcript_length(rid, len(seq), max_transcript_nt)
         records.append(_record(rid, seq))
     return records
 
@@ -109,7 +112,7 @@ def predict_sequences(model: LoadedModel | str | os.PathLike, sequences: Sequenc
     rounded) and ``predominant`` (the fraction with the largest probability).
     """
     loaded = _loaded(model)
-    records = as_records(sequences)
+    records = as_records(sequences, max_transcript_nt)
     predictor = Predictor(loaded.model, loaded.config, loaded.device, batch_nt=batch_nt, bf16=bf16,
                           max_transcript_nt=max_transcript_nt)
     rows = [(r.id, len(r.codes), *p.astype(float).tolist(), loaded.fractions[int(np.argmax(p))])
@@ -132,7 +135,7 @@ def scan_sequences(model: LoadedModel | str | os.PathLike, sequences: Sequences,
     fraction, as in the file). Sequences shorter than the window give no rows.
     """
     loaded = _loaded(model)
-    records = as_records(sequences)
+    records = as_records(sequences, max_transcript_nt)
     options = ScanOptions(window=window, stride=stride, min_kl=min_kl, merge_gap=merge_gap, min_support=min_support,
                           score_cap=score_cap, mask=mask, repeats=repeats, seed=seed, method=method)
     scanner = TranscriptScanner(loaded, options, loaded.device, max_transcript_nt=max_transcript_nt)

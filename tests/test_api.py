@@ -105,7 +105,7 @@ def test_scan_sequences_equals_the_cli_bed(runner, run_dir, seqs, tmp_path):
 
 def test_length_cap_is_checked_before_any_allocation(run_dir):
     model = rt.load_model(run_dir, device="cpu")
-    huge = np.broadcast_to(np.uint8(1), (50_000_000,))  # a 50-Mb record as a zero-stride view
+    huge = np.broadcast_to(np.uint8(1), (50_000_000,))  # a 50-Mb record as a zero-stride view (no memory)
     with pytest.raises(RNATrackerError, match="50,000,000 nt long, more than the 1,000,000-nt limit"):
         rt.predict_sequences(model, {"chr1": huge})
     with pytest.raises(RNATrackerError, match="more than the 100-nt limit"):
