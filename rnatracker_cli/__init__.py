@@ -9,8 +9,8 @@ __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str):
-    if name in _API:
+    if name in _API or name == "api":
         from rnatracker_cli import api
 
-        return getattr(api, name)
+        return api if name == "api" else getattr(api, name)
     raise AttributeError(f"module 'rnatracker_cli' has no attribute {name!r}")
