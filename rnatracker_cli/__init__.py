@@ -10,7 +10,8 @@ __all__ = ["__version__", *_API]
 
 def __getattr__(name: str):
     if name in _API or name == "api":
-        from rnatracker_cli import api
+        import importlib
 
+        api = importlib.import_module("rnatracker_cli.api")
         return api if name == "api" else getattr(api, name)
     raise AttributeError(f"module 'rnatracker_cli' has no attribute {name!r}")
