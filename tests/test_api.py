@@ -16,6 +16,7 @@ from rnatracker_cli.model import build_model, default_config
 from rnatracker_cli.model.checkpoint import save_checkpoint
 
 FRACTIONS = ["nuclear", "cytosol"]
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +111,13 @@ def test_length_cap_is_checked_before_any_allocation(run_dir):
         rt.predict_sequences(model, {"chr1": huge})
     with pytest.raises(RNATrackerError, match="more than the 100-nt limit"):
         rt.scan_sequences(model, {"a": "ACGT" * 30}, max_transcript_nt=100)
+
+
+def test_package_import_is_lazy_and_api_is_an_attribute():
+    import subprocess
+    import sys
+
+    code = ("import sys, rnatracker_cli as rt; assert 'torch' not in sys.modules; "
+            "assert rt.api.predict_sequences is rt.predict_sequences; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
