@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +19,7 @@ from rnatracker_cli.model import build_model, default_config
 from rnatracker_cli.model.checkpoint import save_checkpoint
 
 FRACTIONS = ["nuclear", "cytosol"]
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +60,7 @@ def test_predict_sequences_matches_the_cli_tsv(runner, run_dir, seqs, tmp_path):
     fasta.write_text("".join(format_fasta(k, v) for k, v in seqs.items()))
     res = runner.invoke(app, ["predict", str(run_dir), str(fasta), "--device", "cpu", "-q"])
     assert res.exit_code == 0, res.output
-    cli = pd.read_csv(__import__("io").StringIO(res.stdout), sep="\t")
+    cli = pd.read_csv(io.StringIO(res.stdout), sep="\t")
     assert list(cli.columns) == list(frame.columns)
     np.testing.assert_allclose(cli[FRACTIONS], frame[FRACTIONS], atol=6e-5)  # the TSV has 4 decimals
     assert list(cli["predominant"]) == list(frame["predominant"])
