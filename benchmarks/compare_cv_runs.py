@@ -4,9 +4,10 @@ One `cv` run holds one input setting (mode, --input, …); comparing settings �
 seq`, `seqxstruct` and `seq+struct` in issue 5 — means comparing runs. Given run directories
 made from the same cache with the same --seed and --folds (hence the same `folds.tsv`), this
 prints, for every chosen model of every run, the pooled out-of-fold Pearson r per fraction,
-ROC AUC per fraction and micro-averaged, and the paired tests of `cv` (DeLong on the micro
-ROC AUC, paired bootstrap of Pearson r per fraction) between every pair, with the same code
-as `cv` itself (`rnatracker_cli.evaluation.report`).
+ROC AUC per fraction and micro-averaged, and the paired tests of `cv` (DeLong on each
+fraction's ROC AUC, transcript-level paired bootstrap of the micro/macro ROC AUC and of Pearson
+r per fraction) between every pair, with the same code as `cv` itself
+(`rnatracker_cli.evaluation.report`).
 
     python benchmarks/compare_cv_runs.py CACHE.h5 RUN_DIR[:MODEL[:LABEL]] ... [--bootstrap 1000]
 
@@ -75,7 +76,8 @@ def main() -> None:
               + " ".join(f"{value[(m, f, 'roc_auc')]:14.4f}" for f in fractions)
               + f" {value[(m, 'micro', 'roc_auc')]:12.4f} {value[(m, 'all', 'kl_mean')]:7.4f}")
     comparisons = report.comparison_rows(targets, predictions, fractions, n_boot=args.bootstrap, seed=args.seed)
-    print("\npaired tests (a − b): DeLong on micro ROC AUC; bootstrap 95% CI of Pearson r difference")
+    print("\npaired tests (a − b): DeLong on each fraction's ROC AUC; transcript bootstrap 95% CI of the "
+          "micro/macro ROC AUC and Pearson r differences")
     for a, b, test, f, diff, low, high, _z, p in comparisons:
         print(f"  {a} vs {b}  {test:17s} {f:10s} diff {diff:+.4f}  [{low:+.4f}, {high:+.4f}]  p {p:.3g}")
     if args.out is not None:

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from rnatracker_cli.alphabet import decode
-from rnatracker_cli.inference import Predictor, default_batch_nt, predict_fasta
+from rnatracker_cli.inference import Predictor, default_batch_nt
+from rnatracker_cli.workflows.predict import predict_fasta
 from rnatracker_cli.io.writers import format_fasta
 from rnatracker_cli.model import build_model, default_config
 from rnatracker_cli.simulate import simulate_dataset

@@ -12,7 +12,8 @@ training used), the model predicts it, and the script prints:
 * the AUROC of transcript length alone (longer = more ``--positive``) on the same split,
   so that what the model adds beyond length is visible.
 
-Intended for `../shared/data/lncatlas_mrna` (1/0 indicators, fractions cytosol / nucleus).
+Intended for a two-compartment indicator table such as the lncATLAS mRNA labels of the RNAlight
+study (1/0 indicators, fractions cytosol / nucleus), whose paths are given as arguments.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""Training defaults shared by the library and the CLI (no heavy imports here, so that
-`rnatracker --help` stays fast). See docs/model.md for why each value was chosen."""
+"""Training defaults and the per-transcript length cap, shared by the library and the CLI (no
+heavy imports here, so that `rnatracker --help` stays fast). See docs/model.md for why each
+value was chosen."""
 
 from __future__ import annotations
+
+from rnatracker_cli.errors import RNATrackerError
 
 #: Learning rate per input mode. The paper used 1e-4 in full mode with batch size 1; with
 #: length batching an epoch has few updates and 1e-3 learns much faster (docs/model.md).
@@ -31,3 +34,19 @@ DEFAULT_EMA = 0.99
 DEFAULT_WARMUP = 1
 #: Early stopping counts epochs without improvement only after this many epochs.
 DEFAULT_MIN_EPOCHS = 10
+#: Longest transcript `predict`, `scan-zipcodes` and the Python API accept (nucleotides).
+#: The longest annotated human transcripts are ~0.1–0.35 Mb; a forward pass holds about
+#: 200 bytes per nucleotide (one-hot input, 32-channel convolution outputs), so 1 Mb needs
+#: ~200 MB and a 50-Mb record (a chromosome by mistake) would need ~10 GB: refused with a
+#: clear error instead (`--max-transcript-nt` raises the cap). See docs/user-guide.md.
+DEFAULT_MAX_TRANSCRIPT_NT = 1_000_000
+
+
+def check_transcript_length(name: str, length: int, cap: int | None) -> None:
+    """Refuse a transcript longer than ``cap`` nucleotides (None = no cap) before any
+    allocation proportional to it (see :data:`DEFAULT_MAX_TRANSCRIPT_NT`)."""
+    if cap is not None and length > cap:
+        raise RNATrackerError(
+            f"{name} is {length:,} nt long, more than the {cap:,}-nt limit per transcript "
+            "(--max-transcript-nt; a forward pass needs about 200 bytes per nt)"
+        )

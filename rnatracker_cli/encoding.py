@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from rnatracker_cli.alphabet import N
+from rnatracker_cli.defaults import check_transcript_length  # noqa: F401 - part of this module's API
 from rnatracker_cli.errors import RNATrackerError
 
 MODES = ("fixed", "full")
@@ -75,18 +76,21 @@ class PaddedBatch:
         return int(self.codes.shape[1])
 
 
-def _pad(arrays: Sequence[np.ndarray], width: int, fill: int, left: bool) -> np.ndarray:
+def _pad(arrays: Sequence[np.ndarray], width: int, fill: int, left: bool, limit: int = N, what: str = "nucleotide") -> np.ndarray:
     """Pad/truncate uint8 arrays into (len(arrays), width).
 
     ``left`` (5' mode): keep the last ``width`` values and right-align them; otherwise keep
-    the first ``width`` values and left-align them. Vectorised over nucleotides.
+    the first ``width`` values and left-align them. Vectorised over nucleotides. Values
+    outside ``0..limit`` raise :class:`RNATrackerError` (a code past the encoding table would
+    index out of range, a device-side assert on CUDA).
     """
     lens = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
     keep = np.minimum(lens, width)
     out = np.full((len(arrays), width), fill, dtype=np.uint8)
     if keep.sum() == 0:
         return out
-    flat = np.concatenate([a[len(a) - k :] if left else a[:k] for a, k in zip(arrays, keep)])
+    flat = np.concatenate([np.asarray(a)[len(a) - k :] if left else np.asarray(a)[:k] for a, k in zip(arrays, keep)])
+    _check_codes(flat, limit, what)
     rows = np.repeat(np.arange(len(arrays)), keep)
     first = np.repeat(np.cumsum(keep) - keep, keep)
     cols = np.arange(len(flat)) - first
@@ -96,12 +100,41 @@ def _pad(arrays: Sequence[np.ndarray], width: int, fill: int, left: bool) -> np.
     return out
 
 
+def _check_codes(values: np.ndarray, limit: int, what: str) -> None:
+    """Refuse codes outside ``0..limit`` (one vectorised pass)."""
+    if values.dtype.kind not in "iub":
+        raise RNATrackerError(f"{what} codes must be integers (got {values.dtype}); encode strings with "
+                              "rnatracker_cli.alphabet.encode or pass them to rnatracker_cli.predict_sequences")
+    if values.size and (int(values.min()) < 0 or int(values.max()) > limit):
+        bad = values[(values < 0) | (values > limit)][0]
+        raise RNATrackerError(f"invalid {what} code {int(bad)} (expected 0..{limit}; "
+                              + ("A C G T N = 0..4)" if what == "nucleotide" else "F T I H M S = 0..5)"))
+
+
+def clip_5p(arrays: Sequence[np.ndarray], truncate: int | None) -> list[np.ndarray]:
+    """Keep the last ``truncate`` values of each array (``prepare --max-length``'s 5'
+    truncation); None or 0 keeps everything."""
+    if not truncate:
+        return list(arrays)
+    return [a[len(a) - truncate :] if len(a) > truncate else a for a in arrays]
+
+
+def check_input_width(mode: str, max_len: int | None, min_len: int) -> None:
+    """Refuse a mode-``fixed`` input width below the network's minimum input (``min_len``
+    columns give one valid step): such a network cannot compute anything. Mode ``full`` pads
+    short rows up to ``min_len``, so any ``max_len`` works there."""
+    if mode == "fixed" and max_len is not None and int(max_len) < min_len:
+        raise RNATrackerError(f"--max-len {int(max_len)} is shorter than the network's minimum input in mode fixed "
+                              f"({min_len} nt): use --max-len {min_len} or more")
+
+
 def make_batch(
     sequences: Sequence[np.ndarray],
     mode: str,
     max_len: int | None,
     min_len: int = 1,
     structures: Sequence[np.ndarray] | None = None,
+    truncate: int | None = None,
 ) -> PaddedBatch:
     """Pad code arrays for one forward pass.
 
@@ -109,23 +142,34 @@ def make_batch(
     mode ``full``: rows as long as the longest transcript (at least ``min_len``), 3' padding;
     with ``max_len`` set, longer transcripts are truncated at the 5' end first.
     structures: uint8 element arrays aligned with ``sequences`` (for structure encodings).
+    truncate: transcripts longer than this lose their 5' end before anything else, as the
+    training cache did (a model config's ``truncate_5p``); ``nt_lengths`` stay the true
+    lengths, as in training.
+    Codes outside A C G T N = 0..4 (or structure elements outside 0..5) raise
+    :class:`RNATrackerError`.
     """
     if mode not in MODES:
         raise RNATrackerError(f"unknown input mode {mode!r} (expected one of {', '.join(MODES)})")
     if not len(sequences):
         raise ValueError("empty batch")
     nt_lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    sequences = clip_5p(sequences, truncate)
+    if structures is not None:
+        structures = clip_5p(structures, truncate)
     if mode == "fixed":
         if not max_len:
             raise RNATrackerError("mode fixed needs a maximum length")
         width = int(max_len)
+        check_input_width(mode, width, min_len)
         codes = _pad(sequences, width, N, left=True)
-        struct = None if structures is None else _pad(structures, width, STRUCTURE_PAD, left=True)
+        struct = None if structures is None else _pad(structures, width, STRUCTURE_PAD, left=True,
+                                                      limit=STRUCTURE_PAD, what="structure")
         lengths = np.full(len(sequences), width, dtype=np.int64)
         starts = nt_lengths - width
     else:
-        kept = nt_lengths if not max_len else np.minimum(nt_lengths, max_len)
-        starts = nt_lengths - kept  # 5' truncation when max_len cuts
+        present = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+        kept = present if not max_len else np.minimum(present, max_len)
+        starts = nt_lengths - kept  # 5' truncation when max_len (or truncate) cuts
         if max_len:
             sequences = [s[len(s) - k :] for s, k in zip(sequences, kept)]
             if structures is not None:
@@ -133,7 +177,8 @@ def make_batch(
         lengths = np.maximum(kept, min_len).astype(np.int64)
         width = int(lengths.max())
         codes = _pad(sequences, width, N, left=False)
-        struct = None if structures is None else _pad(structures, width, STRUCTURE_PAD, left=False)
+        struct = None if structures is None else _pad(structures, width, STRUCTURE_PAD, left=False,
+                                                      limit=STRUCTURE_PAD, what="structure")
     return PaddedBatch(codes, struct, lengths, nt_lengths, starts.astype(np.int64))
 
 

@@ -5,14 +5,13 @@ trained (mode ``fixed`` or ``full``, see :mod:`rnatracker_cli.encoding`), groups
 lengths so that a batch holds at most ``batch_nt`` padded nucleotides, and returns results in
 input order. :meth:`Predictor.stream` does this over an iterator of records in bounded chunks
 (constant memory on any FASTA size). Attention weights can be mapped back to nucleotides
-(:func:`attention_track`).
+(:func:`attention_track`). Files are read and written one layer up
+(:mod:`rnatracker_cli.workflows.predict`, formats in :mod:`rnatracker_cli.io.writers`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -20,12 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnatracker_cli.encoding import PaddedBatch, get_encoding, make_batch, plan_batches
+from rnatracker_cli.encoding import (
+    PaddedBatch, check_input_width, check_transcript_length, get_encoding, make_batch, plan_batches,
+)
 from rnatracker_cli.errors import RNATrackerError
-from rnatracker_cli.io.atomic import check_output, open_output
-from rnatracker_cli.io.fasta import read_fasta
-from rnatracker_cli.model.checkpoint import load_model
-from rnatracker_cli.utils.device import bf16_supported, resolve_device
+from rnatracker_cli.utils.device import bf16_supported
 
 #: Default nucleotide budget per prediction batch (rows × padded width), by device type:
 #: on CPU the activations of larger batches fall out of cache and run slower per nucleotide;
@@ -86,20 +84,30 @@ def attention_track(weights: np.ndarray, start: int, nt_length: int, size: int, 
 class Predictor:
     """Run a trained model on code arrays.
 
-    model: an rnatracker model (eval mode is set here); config: its JSON-able config;
-    device: where to run; batch_nt: padded nucleotides per batch (None = the device's
-    default, :func:`default_batch_nt`); batch_size: rows per batch at most; bf16: bfloat16
-    autocast (CUDA only; refused elsewhere).
+    model: an rnatracker model (eval mode is set here); config: its JSON-able config
+    (``truncate_5p``: transcripts longer than this lose their 5' end first, as the training
+    cache's did); device: where to run; batch_nt: padded nucleotides per batch (None = the
+    device's default, :func:`default_batch_nt`); batch_size: rows per batch at most; bf16:
+    bfloat16 autocast (CUDA only; refused elsewhere); max_transcript_nt: longest transcript
+    accepted (None = no limit, the default here: training and CV predict what their cache
+    holds; the entry points for new inputs pass
+    :data:`rnatracker_cli.defaults.DEFAULT_MAX_TRANSCRIPT_NT`).
     """
 
     def __init__(self, model: nn.Module, config: dict, device: torch.device | str = "cpu",
-                 batch_nt: int | None = None, batch_size: int = 1024, bf16: bool = False) -> None:
+                 batch_nt: int | None = None, batch_size: int = 1024, bf16: bool = False,
+                 max_transcript_nt: int | None = None) -> None:
         self.model = model
         self.config = config
         self.device = torch.device(device)
         self.encoding = get_encoding(config.get("encoding", "seq"))
         self.mode = config["mode"]
         self.max_len = config.get("max_len")
+        self.truncate = config.get("truncate_5p")
+        check_input_width(self.mode, self.max_len, model.min_length)
+        if max_transcript_nt is not None and max_transcript_nt < 1:
+            raise RNATrackerError("--max-transcript-nt must be positive")
+        self.max_transcript_nt = max_transcript_nt
         self.batch_nt = default_batch_nt(self.device) if batch_nt is None else int(batch_nt)
         if self.batch_nt < 1:
             raise RNATrackerError("--batch-nt must be positive")
@@ -150,12 +158,18 @@ class Predictor:
         probs = np.zeros((n, self.config["n_fractions"]), dtype=np.float32)
         tracks: list[AttentionTrack | None] = [None] * n
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=n)
+        if n and self.max_transcript_nt is not None and lengths.max() > self.max_transcript_nt:
+            i = int(lengths.argmax())
+            check_transcript_length(f"transcript {i + 1} of {n}", int(lengths[i]), self.max_transcript_nt)
         size, stride = self.model.receptive_field() if attention else (1, 1)
+        # Bucket by the width the model will see (after the cache's 5' truncation, if any).
+        plan_len = min(v for v in (self.max_len, self.truncate) if v) if (self.max_len or self.truncate) else None
         try:
             for idx in plan_batches(lengths, self.mode, batch_size=self.batch_size, batch_nt=self.batch_nt,
-                                    max_len=self.max_len, min_len=self.model.min_length):
+                                    max_len=plan_len, min_len=self.model.min_length):
                 batch = make_batch([sequences[i] for i in idx], self.mode, self.max_len, self.model.min_length,
-                                   None if structures is None else [structures[i] for i in idx])
+                                   None if structures is None else [structures[i] for i in idx],
+                                   truncate=self.truncate)
                 if nt_lengths is not None:
                     batch.nt_lengths = np.asarray([nt_lengths[i] for i in idx], dtype=np.int64)
                     batch.starts = batch.starts + (batch.nt_lengths - lengths[idx])
@@ -182,6 +196,7 @@ class Predictor:
         chunk: list = []
         held = 0
         for record in records:
+            check_transcript_length(record.id, len(record.codes), self.max_transcript_nt)
             chunk.append(record)
             held += len(record.codes)
             if len(chunk) >= chunk_records or held >= chunk_nt:
@@ -196,78 +211,3 @@ class Predictor:
         probs, tracks = out if attention else (out, [None] * len(chunk))
         for record, p, track in zip(chunk, probs, tracks):
             yield record, p, track
-
-
-# -- files ------------------------------------------------------------------------------------
-
-def predict_columns(fractions: Sequence[str]) -> list[str]:
-    """Header of the predict TSV: ``id length <fractions…> predominant``."""
-    return ["id", "length", *fractions, "predominant"]
-
-
-def format_prediction(record_id: str, length: int, probs: np.ndarray, fractions: Sequence[str]) -> str:
-    """One predict TSV line (4 decimals, fractions in model order, trailing newline)."""
-    values = "\t".join(f"{v:.4f}" for v in probs)
-    return f"{record_id}\t{length}\t{values}\t{fractions[int(np.argmax(probs))]}\n"
-
-
-def format_bedgraph(record_id: str, track: AttentionTrack) -> str:
-    """bedGraph lines ``id start end value`` (0-based half-open, value %.6g) of one transcript."""
-    if not len(track.starts):
-        return ""
-    return "".join(
-        f"{record_id}\t{s}\t{e}\t{v:.6g}\n" for s, e, v in zip(track.starts.tolist(), track.ends.tolist(), track.values.tolist())
-    )
-
-
-@dataclass
-class PredictSummary:
-    transcripts: int
-    nucleotides: int
-    seconds: float
-    device: str
-    model: str
-
-
-def predict_fasta(model_path: str, fasta: str, out: str = "-", attention: str | None = None,
-                  device: str = "auto", batch_nt: int | None = None, bf16: bool = False,
-                  force: bool = False) -> PredictSummary:
-    """`predict`: stream ``fasta`` through the model at ``model_path``; write TSV (+ bedGraph).
-
-    Both outputs are checked before any input is read and written atomically (a failure
-    leaves no partial file; ``-`` streams the TSV to stdout).
-    """
-    if batch_nt is not None and batch_nt < 1:
-        raise RNATrackerError("--batch-nt must be positive")
-    if attention is not None and str(attention) == "-":
-        raise RNATrackerError("--attention needs a file name (stdout carries the predictions)")
-    if attention is not None and str(attention) == str(out):
-        raise RNATrackerError("--attention and --out must be different files")
-    check_output(out, force)
-    if attention is not None:
-        check_output(attention, force)
-    dev = resolve_device(device)
-    loaded = load_model(model_path, dev)
-    predictor = Predictor(loaded.model, loaded.config, dev, batch_nt=batch_nt, bf16=bf16)
-    if attention is not None and not predictor.has_attention:
-        raise RNATrackerError(f"--attention: a {loaded.config['arch']} model has no attention weights")
-    fold = None
-    if predictor.encoding.needs_structure:
-        # Fold each record on the fly with the settings the training cache was folded with.
-        from rnatracker_cli.structure import fold_sequence
-
-        params = loaded.training.get("structure_params") or {}
-        fold = functools.partial(fold_sequence, **{k: params[k] for k in ("window", "span", "cutoff") if k in params})
-    started = time.perf_counter()
-    n, nt = 0, 0
-    with contextlib.ExitStack() as stack:
-        table = stack.enter_context(open_output(out, force))
-        track_out = stack.enter_context(open_output(attention, force)) if attention is not None else None
-        table.write("\t".join(predict_columns(loaded.fractions)) + "\n")
-        for record, probs, track in predictor.stream(read_fasta(fasta), attention=attention is not None, fold=fold):
-            table.write(format_prediction(record.id, len(record.codes), probs, loaded.fractions))
-            if track_out is not None:
-                track_out.write(format_bedgraph(record.id, track))
-            n += 1
-            nt += len(record.codes)
-    return PredictSummary(n, nt, time.perf_counter() - started, str(dev), str(loaded.path))

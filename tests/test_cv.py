@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import pearsonr
 
 from rnatracker_cli.cli.app import app
-from rnatracker_cli.evaluation.cv import DEFAULT_MODELS, CVOptions, run_cv
+from rnatracker_cli.workflows.cv import DEFAULT_MODELS, CVOptions, run_cv
 from rnatracker_cli.metrics import roc_auc, one_vs_rest
 from rnatracker_cli.io.cache import Cache, write_cache
 
@@ -64,7 +64,9 @@ def test_all_five_models_end_to_end(small_cache, tmp_path):
     for _, row in table.iterrows():
         assert row["best"] == max(DEFAULT_MODELS, key=lambda mm: row[mm])
     comparisons = pd.read_csv(out / "comparisons.tsv", sep="\t")
-    assert (comparisons.test == "delong_roc_auc").sum() == 10
+    assert (comparisons.test == "delong_roc_auc").sum() == 10 * len(FRACTIONS)
+    assert set(comparisons.loc[comparisons.test == "delong_roc_auc", "fraction"]) == set(FRACTIONS)
+    assert (comparisons.test == "bootstrap_roc_auc").sum() == 10 * 2
     assert (comparisons.test == "bootstrap_pearson").sum() == 10 * len(FRACTIONS)
     assert comparisons.loc[comparisons.test == "delong_roc_auc", "p_value"].between(0, 1).all()
     assert {p.name for p in (out / "plots").iterdir()} >= {"roc_pr.png", "pearson_bars.png", "scatter_rnatracker.png"}

@@ -133,3 +133,69 @@ def test_fold_errors():
         assign_folds(np.zeros(3, int), 4)
     with pytest.raises(RNATrackerError, match="more than the 2 genes"):
         assign_folds(np.zeros(6, int), 3, np.array(list("aabbba")))
+
+
+def _two_models(n, n_fractions, seed, noise=(1.0, 1.2)):
+    rng = np.random.default_rng(seed)
+    targets = rng.dirichlet(np.ones(n_fractions), size=n)
+    out = []
+    for sd in noise:
+        logits = np.log(targets) + rng.normal(0, sd, size=targets.shape)
+        out.append(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True))
+    return targets, out[0], out[1]
+
+
+def test_per_fraction_delong_rows_equal_a_direct_computation():
+    from scipy.stats import norm
+
+    from rnatracker_cli.evaluation.report import comparison_rows
+    from rnatracker_cli.metrics import one_vs_rest
+
+    targets, a, b = _two_models(80, 3, seed=2)
+    rows = {(r[2], r[3]): r for r in comparison_rows(targets, {"a": a, "b": b}, ["x", "y", "z"], n_boot=50)}
+    labels = one_vs_rest(targets)
+    for f, name in enumerate(["x", "y", "z"]):
+        diff, se = _naive_delong(labels[:, f], a[:, f], b[:, f])
+        _, _, _, _, estimate, low, high, z, p = rows[("delong_roc_auc", name)]
+        assert estimate == pytest.approx(diff, abs=1e-12)
+        assert (low, high) == pytest.approx((diff - 1.96 * se, diff + 1.96 * se), rel=1e-9)
+        assert z == pytest.approx(diff / se, rel=1e-9) and p == pytest.approx(2 * norm.sf(abs(diff / se)), rel=1e-9)
+    assert [r[3] for r in rows.values() if r[2] == "bootstrap_roc_auc"] == ["micro", "macro"]
+
+
+def test_weighted_auc_equals_auc_of_the_resampled_data():
+    from rnatracker_cli.evaluation.compare import weighted_auc
+
+    rng = np.random.default_rng(3)
+    labels, scores = rng.random(40) < 0.3, np.round(rng.random(40), 1)  # many ties
+    weights = rng.integers(0, 3, size=(6, 40))
+    expected = [roc_auc(np.repeat(labels, w), np.repeat(scores, w)) for w in weights]
+    np.testing.assert_allclose(weighted_auc(labels, scores, weights), expected, rtol=1e-12)
+
+
+def test_transcript_bootstrap_respects_the_unit_where_pooled_delong_does_not():
+    """Two fractions: each transcript gives two entries that carry the same information (labels
+    y, 1 − y; scores p, 1 − p). DeLong on the pooled entries counts every transcript twice and
+    reports a p-value several times too small; the transcript-level bootstrap of the micro AUC agrees
+    with DeLong on one fraction (the same test on the transcripts, for two fractions)."""
+    from rnatracker_cli.evaluation.compare import paired_bootstrap_auc
+    from rnatracker_cli.metrics import one_vs_rest
+
+    targets, a, b = _two_models(300, 2, seed=3, noise=(1.0, 1.4))
+    labels = one_vs_rest(targets)
+    pooled = delong_test(labels.ravel(), a.ravel(), b.ravel())["p"]
+    per_fraction = delong_test(labels[:, 0], a[:, 0], b[:, 0])["p"]
+    boot = paired_bootstrap_auc(labels, a, b, n_boot=2000, seed=1)
+    assert boot["micro"]["diff"] == pytest.approx(roc_auc(labels.ravel(), a.ravel()) - roc_auc(labels.ravel(), b.ravel()))
+    assert boot["macro"]["diff"] == pytest.approx(np.mean([roc_auc(labels[:, f], a[:, f]) - roc_auc(labels[:, f], b[:, f])
+                                                           for f in range(2)]))
+    assert boot["micro"]["p"] == pytest.approx(per_fraction, rel=0.4)  # both ≈ 0.05
+    assert pooled < 0.25 * boot["micro"]["p"]  # ≈ 0.006
+    # Duplicating every transcript's entries (as more fractions of the same transcript would)
+    # leaves the transcript bootstrap where it was, while the pooled test grows ever more certain.
+    dup = paired_bootstrap_auc(np.hstack([labels, labels]), np.hstack([a, a]), np.hstack([b, b]), n_boot=2000, seed=1)
+    assert dup["micro"]["p"] == pytest.approx(boot["micro"]["p"], rel=0.05)
+    pooled_dup = delong_test(np.hstack([labels, labels]).ravel(), np.hstack([a, a]).ravel(), np.hstack([b, b]).ravel())
+    assert pooled_dup["p"] < 0.5 * pooled
+    # seeded
+    assert paired_bootstrap_auc(labels, a, b, n_boot=200, seed=4) == paired_bootstrap_auc(labels, a, b, n_boot=200, seed=4)

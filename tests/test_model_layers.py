@@ -140,3 +140,53 @@ def test_paper_defaults():
     assert build_model(default_config("rnatracker", 4, length_feature=True)).dense.in_features == 65
     assert build_model(default_config("nolstm", 4)).dense.in_features == 32
     assert build_model(default_config("rnatracker", 4, encoding="seq+struct")).lstm.forward_lstm.input_size == 64
+
+
+def _packed_reference(bilstm, h, lengths):
+    """PyTorch's own bidirectional LSTM on packed sequences, with ``bilstm``'s weights."""
+    ref = torch.nn.LSTM(h.shape[2], bilstm.forward_lstm.hidden_size, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(ref, name).copy_(getattr(bilstm.forward_lstm, name))
+            getattr(ref, name + "_reverse").copy_(getattr(bilstm.backward_lstm, name))
+    packed = torch.nn.utils.rnn.pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = ref(packed)
+    return torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=h.shape[1])[0]
+
+
+def test_bilstm_equals_pytorch_packed_bidirectional_lstm():
+    """Full mode (3' padding, per-row lengths): the fused-kernel BiLSTM gives what a packed
+    bidirectional LSTM gives on the valid steps, and zeros past each row's length."""
+    from rnatracker_cli.model.layers import MaskedBiLSTM
+
+    torch.manual_seed(0)
+    bilstm = MaskedBiLSTM(6, 5).eval()
+    lengths = torch.tensor([9, 3, 7, 1, 9])
+    h = torch.randn(5, 9, 6)
+    h[torch.arange(9)[None, :] >= lengths[:, None]] = 7.0  # padding junk must not leak
+    with torch.no_grad():
+        ours = bilstm(h, lengths)
+        ref = _packed_reference(bilstm, h, lengths)
+    torch.testing.assert_close(ours, ref, atol=1e-6, rtol=1e-5)
+
+
+def test_bilstm_on_left_padded_rows_equals_packed_lstm():
+    """Fixed mode (5' zero padding that is part of the input, every row full width): the
+    plain-flip path equals a packed bidirectional LSTM over full-length rows, and each row's
+    output does not depend on its batch neighbours."""
+    from rnatracker_cli.model.layers import MaskedBiLSTM
+
+    torch.manual_seed(1)
+    bilstm = MaskedBiLSTM(4, 3).eval()
+    true_lengths = [8, 2, 5]
+    width = 8
+    h = torch.zeros(3, width, 4)
+    for row, n in enumerate(true_lengths):
+        h[row, width - n :] = torch.randn(n, 4)  # left (5') padding with zeros
+    full = torch.full((3,), width)
+    with torch.no_grad():
+        ours = bilstm(h, full)
+        ref = _packed_reference(bilstm, h, full)
+        alone = torch.cat([bilstm(h[i : i + 1], full[:1]) for i in range(3)])
+    torch.testing.assert_close(ours, ref, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(ours, alone, atol=1e-6, rtol=1e-5)

@@ -207,3 +207,57 @@ def test_existing_output_needs_force(runner, tmp_path):
 def test_debug_shows_traceback(runner, tmp_path):
     res = _prepare(runner, "--fasta", tmp_path / "missing.fa", "-l", tmp_path / "t.tsv", "-o", tmp_path / "c.h5", "--debug")
     assert res.exit_code == 1 and "Traceback" in res.stderr
+
+
+def test_missing_gene_ids_keep_the_others_and_group_isoforms(runner, tmp_path):
+    """Rows without a gene id no longer erase every gene: isoforms of one gene share a CV fold
+    and a validation side, and each gene-less transcript is a group of its own."""
+    from rnatracker_cli.workflows.cv import CVOptions, run_cv
+    from rnatracker_cli.training.data import split_validation
+
+    rng = np.random.default_rng(6)
+    records, rows = [], []
+    for g in range(12):
+        for k in range(3):
+            records.append((f"T{g}_{k}", f"gene:G{g}"))
+    records += [(f"U{i}", "") for i in range(6)]  # no gene tag
+    for i, (rid, desc) in enumerate(records):
+        seq = "".join(rng.choice(list("ACGT"), size=60 + 5 * i))
+        records[i] = f">{rid} {desc}".rstrip() + "\n" + seq + "\n"
+        rows.append(f"{rid}\t{1 + i % 4}\t{1 + (i * 3) % 5}\n")
+    (tmp_path / "t.fa").write_text("".join(records))
+    (tmp_path / "loc.tsv").write_text("id\tnuc\tcyt\n" + "".join(rows))
+    out = tmp_path / "c.h5"
+    res = _prepare(runner, "--fasta", tmp_path / "t.fa", "-l", tmp_path / "loc.tsv", "-o", out)
+    assert res.exit_code == 0, res.stderr
+    assert _summary(res)["without a gene id (own CV group)"] == "6"
+    with Cache(out) as c:
+        genes, groups, ids = list(c.genes), c.groups, list(c.ids)
+    assert genes[:3] == ["G0"] * 3 and genes[-6:] == [""] * 6
+    assert len(set(groups[-6:])) == 6
+    run_cv(out, tmp_path / "cv", CVOptions(models=["kmer-nn"], folds=3, epochs=1, n_boot=10), fold=1, device="cpu")
+    fold_of = dict(line.split("\t") for line in (tmp_path / "cv" / "folds.tsv").read_text().splitlines()[1:])
+    for g in range(12):
+        assert len({fold_of[f"T{g}_{k}"] for k in range(3)}) == 1
+    assert len({fold_of[f"U{i}"] for i in range(6)}) > 1
+    for seed in range(5):
+        _, val = split_validation(len(ids), 0.25, seed, groups)
+        chosen = {ids[i] for i in val}
+        for g in range(12):
+            assert len({f"T{g}_{k}" in chosen for k in range(3)}) == 1
+
+
+def test_transcript_longer_than_the_cap_is_refused_unless_truncated(runner, tmp_path):
+    (tmp_path / "t.fa").write_text(">a\n" + "ACGT" * 10 + "\n>b\n" + "ACGT" * 30 + "\n")
+    (tmp_path / "loc.tsv").write_text("id\tnuc\tcyt\na\t3\t1\nb\t1\t4\n")
+    out = tmp_path / "c.h5"
+    args = ["--fasta", tmp_path / "t.fa", "-l", tmp_path / "loc.tsv", "-o", out, "--max-transcript-nt", 100]
+    res = _prepare(runner, *args)
+    assert res.exit_code == 1 and not out.exists()
+    assert res.stderr.strip().splitlines() == [
+        "error: record b is 120 nt long, more than the 100-nt limit per transcript "
+        "(--max-transcript-nt; a forward pass needs about 200 bytes per nt)"]
+    res = _prepare(runner, *args, "--max-length", 100)
+    assert res.exit_code == 0, res.stderr
+    with Cache(out) as c:
+        assert c.lengths.tolist() == [40, 100] and c.full_lengths.tolist() == [40, 120]

@@ -31,7 +31,10 @@ def _checkpoint(folder, arch="rnatracker", **kw):
             if model.attention is not None:
                 model.attention.score.weight.mul_(5.0)
     path = folder / "model.pt"
-    save_checkpoint(path, model, config, FRACTIONS, {"seed": 3})
+    training = {"seed": 3}
+    if config["encoding"] != "seq":  # the default fold settings
+        training["structure_params"] = {}
+    save_checkpoint(path, model, config, FRACTIONS, training)
     return path
 
 
@@ -326,7 +329,7 @@ def test_structure_model_folds_each_transcript(runner, tmp_path):
 
 
 def test_interrupted_scan_resumes_to_identical_output(sim_dir, model_path, tmp_path):
-    from rnatracker_cli.interpret.scan import ScanOptions, scan_fasta
+    from rnatracker_cli.workflows.scan import ScanOptions, scan_fasta
 
     options = ScanOptions(stride=25, min_kl=float(MIN_KL))
     ids = sorted(read_fasta_ids(sim_dir))[:6]
@@ -370,8 +373,8 @@ def test_progress_file_drops_uncommitted_blocks(tmp_path):
     part = tmp_path / "z.bed.part"
     part.write_text(
         f"{HEADER}\t{VERSION}\t{json.dumps(signature, sort_keys=True)}\n"
-        "R\tt1\t0\t120\t10\t0.5\t1\tenhancing\t0.25,-0.25\nK\tt1\t0\t120\t0.5\nD\tt1\t300\t201\t0\tfast\n"
-        "S\tt2\t40\twindow (100 nt) longer than the transcript\n"
+        "R\tt1\t0\t120\t10\t0.5\t1\tenhancing\t0.25,-0.25\nK\tt1\t0\t120\t0.5\nD\tt1\t300\tab12\t201\t0\tfast\n"
+        "S\tt2\t40\tcd34\twindow (100 nt) longer than the transcript\n"
         "R\tt3\t5\t150\t7\t0.1\t0\trepressive\t0.1,-0.1\nK\tt3\t5\t15"  # interrupted
     )
     done = read_part(part, signature)
@@ -380,6 +383,7 @@ def test_progress_file_drops_uncommitted_blocks(tmp_path):
     assert (r.start, r.end, r.peak, r.kl_peak, r.fraction, r.direction) == (0, 120, 10, 0.5, 1, "enhancing")
     assert done["t1"].windows == 201 and done["t1"].track.values.tolist() == [0.5]
     assert done["t2"].skipped.startswith("window")
+    assert (done["t1"].sha256, done["t2"].sha256) == ("ab12", "cd34")
     assert read_part(part, {**signature, "settings": "other"}) is None
     progress = Progress(tmp_path / "z.bed", signature, force=False)
     progress.close(finished=False)
@@ -390,10 +394,44 @@ def test_cli_defaults_match_the_library():
     import inspect
 
     from rnatracker_cli.cli.scan import scan_zipcodes
-    from rnatracker_cli.interpret.scan import ScanOptions
+    from rnatracker_cli.workflows.scan import ScanOptions
 
     params = inspect.signature(scan_zipcodes).parameters
     lib = ScanOptions()
     for name in ("window", "stride", "min_kl", "merge_gap", "min_support", "mask", "repeats"):
         assert params[name].default == getattr(lib, name), name
     assert lib.min_support == 10 and lib.mask == "zero" and lib.min_kl == 0.0075
+
+
+def test_resume_rescans_a_changed_sequence_with_the_same_id_and_length(model_path, tmp_path):
+    """Finished work is keyed by the sequence's hash: an edited record (same id, same length)
+    is scanned again, an unchanged one is taken from the progress file."""
+    from rnatracker_cli.workflows.scan import ScanOptions, scan_fasta
+
+    rng = np.random.default_rng(12)
+    a, b = (decode(rng.integers(0, 4, size=240).astype(np.uint8)) for _ in range(2))
+    edited = decode(rng.integers(0, 4, size=240).astype(np.uint8))
+    options = ScanOptions(window=40, stride=20, min_kl=0.0, min_support=1, score_cap=1.0)
+    fasta = tmp_path / "in.fa"
+    out = tmp_path / "z.bed"
+
+    def interrupted(first: str) -> None:
+        fasta.write_text(format_fasta("a", first) + format_fasta("b", b))
+        out.unlink(missing_ok=True)
+
+        def stop(result):
+            if result.id == "a":  # committed, then interrupted
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            scan_fasta(str(model_path), str(fasta), str(out), options=options, on_transcript=stop)
+        assert "\ta\t240\t" in (tmp_path / "z.bed.part").read_text()
+
+    interrupted(a)
+    fasta.write_text(format_fasta("a", edited) + format_fasta("b", b))
+    resumed = scan_fasta(str(model_path), str(fasta), str(out), options=options)
+    assert resumed.resumed == 0
+    scan_fasta(str(model_path), str(fasta), str(tmp_path / "ref.bed"), options=options)
+    assert out.read_text() == (tmp_path / "ref.bed").read_text()
+    interrupted(a)
+    assert scan_fasta(str(model_path), str(fasta), str(out), options=options).resumed == 1

@@ -124,9 +124,9 @@ def test_train_cli_writes_the_run_directory(runner, small_cache, tmp_path):
     assert config["training"]["clip_norm"] == 1.0
     assert config["training"]["n_train"] + config["training"]["n_val"] == 24
     log = [line.split("\t") for line in (out / "log.tsv").read_text().splitlines()]
-    assert log[0] == ["epoch", "train_loss", "val_loss", "val_pearson_cytosol", "val_pearson_nuclear",
+    assert log[0] == ["replicate", "epoch", "train_loss", "val_loss", "val_pearson_cytosol", "val_pearson_nuclear",
                       "val_pearson_membrane", "val_pearson_insoluble", "val_pearson_mean", "seconds"]
-    assert [row[0] for row in log[1:]] == ["1", "2"] and all(float(row[1]) > 0 for row in log[1:])
+    assert [row[:2] for row in log[1:]] == [["1", "1"], ["1", "2"]] and all(float(row[2]) > 0 for row in log[1:])
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     payload = torch.load(out / "model.pt", weights_only=True)
     assert set(payload) == {"format", "format_version", "rnatracker_version", "config", "fractions", "state_dict", "training"}

@@ -17,6 +17,11 @@ Bf16 = Annotated[bool, typer.Option("--bf16", help="bfloat16 autocast (CUDA only
 Device = Annotated[
     str, typer.Option("--device", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")
 ]
+MaxTranscriptNt = Annotated[
+    int,
+    typer.Option("--max-transcript-nt",
+                 help="Refuse transcripts longer than this (nt): a forward pass needs ~200 bytes per nt."),
+]
 
 # -- model and training options shared by `train` and `cv` -------------------------------------
 Preset = Annotated[

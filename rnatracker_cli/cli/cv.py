@@ -53,11 +53,11 @@ def cv(
     """Cross-validate models on identical folds (metrics, Table 1, paired tests, plots); resumable.
 
     Writes out-of-fold predictions, metrics.tsv, the paper's Table 1 layout (table.tsv),
-    paired tests (DeLong, bootstrap) in comparisons.tsv and plots/. Re-running resumes.
+    paired tests (per-fraction DeLong, transcript bootstrap) in comparisons.tsv and plots/. Re-running resumes.
     """
-    from rnatracker_cli.evaluation.cv import CVOptions, run_cv
     from rnatracker_cli.presets import resolve_recipe
     from rnatracker_cli.utils.device import limit_kernel_cache, set_threads
+    from rnatracker_cli.workflows.cv import CVOptions, run_cv
 
     limit_kernel_cache()
     con = console(quiet)
@@ -96,11 +96,11 @@ def cv(
         for fraction, *values, best in s.table:
             table.add_row(fraction, *(f"[bold]{v:.3f}[/bold]" if m == best else f"{v:.3f}" for m, v in zip(s.models, values)))
         con.print(table)
-        delong = [r for r in s.comparisons if r[2] == "delong_roc_auc"]
-        if delong:
-            con.print("DeLong test of micro-averaged ROC AUC (predominant fraction):")
-            for a, b, _, _, diff, _, _, _, p in delong:
-                con.print(f"  {a} − {b}: ΔAUC {diff:+.4f}, p = {p:.3g}")
+        micro = [r for r in s.comparisons if r[2] == "bootstrap_roc_auc" and r[3] == "micro"]
+        if micro:
+            con.print("micro-averaged ROC AUC (predominant fraction), transcript-level paired bootstrap:")
+            for a, b, _, _, diff, low, high, _, p in micro:
+                con.print(f"  {a} − {b}: ΔAUC {diff:+.4f} (95% CI {low:+.4f}…{high:+.4f}), p = {p:.3g}")
         con.print(f"wrote {s.out} (predictions/, metrics.tsv, table.tsv, comparisons.tsv, plots/) in {s.seconds:.0f} s")
 
 

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from rnatracker_cli.cli._common import cli_errors, console
-from rnatracker_cli.cli._options import Bf16, Debug, Device, Force, Quiet
+from rnatracker_cli.cli._options import Bf16, Debug, Device, Force, MaxTranscriptNt, Quiet
+from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
 
 
 def predict(
@@ -21,6 +22,7 @@ def predict(
         Optional[int],
         typer.Option("--batch-nt", help="Padded nucleotides per prediction batch (default 100,000 on CPU, 1,000,000 on CUDA)."),
     ] = None,
+    max_transcript_nt: MaxTranscriptNt = DEFAULT_MAX_TRANSCRIPT_NT,
     device: Device = "auto",
     bf16: Bf16 = False,
     force: Force = False,
@@ -28,14 +30,14 @@ def predict(
     debug: Debug = False,
 ) -> None:
     """Predict the distribution over compartments of each transcript: id, length, fractions, predominant."""
-    from rnatracker_cli.inference import predict_fasta
+    from rnatracker_cli.workflows.predict import predict_fasta
     from rnatracker_cli.utils.device import limit_kernel_cache
 
     con = console(quiet)
     limit_kernel_cache()
     with cli_errors(debug):
         s = predict_fasta(model, fasta, out=out, attention=attention, device=device, batch_nt=batch_nt,
-                          bf16=bf16, force=force)
+                          bf16=bf16, force=force, max_transcript_nt=max_transcript_nt)
         rate = s.nucleotides / s.seconds if s.seconds > 0 else float("inf")
         con.print(f"predicted {s.transcripts} transcripts ({s.nucleotides:,} nt) in {s.seconds:.1f}s "
                   f"({rate:,.0f} nt/s) on {s.device}" + ("" if out == "-" else f" → {out}"), soft_wrap=True)

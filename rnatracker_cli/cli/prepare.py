@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from rnatracker_cli.cli._common import cli_errors, console
-from rnatracker_cli.cli._options import Debug, Force, Quiet
+from rnatracker_cli.cli._options import Debug, Force, MaxTranscriptNt, Quiet
+from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
 
 
 def prepare(
@@ -46,6 +47,7 @@ def prepare(
     max_length: Annotated[
         Optional[int], typer.Option("--max-length", help="Truncate longer transcripts at the 5' end (they are kept).")
     ] = None,
+    max_transcript_nt: MaxTranscriptNt = DEFAULT_MAX_TRANSCRIPT_NT,
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -59,7 +61,7 @@ def prepare(
             out, localization, fasta=fasta, genome=genome, gtf=gtf, id_column=id_column,
             fractions=[f.strip() for f in fractions.split(",")] if fractions else None,
             replicate_pattern=replicate_pattern, min_total=min_total, normalized=normalized,
-            max_length=max_length, force=force,
+            max_length=max_length, max_transcript_nt=max_transcript_nt, force=force,
         )
         counts = Table(title="prepare", show_header=False, title_justify="left")
         counts.add_row("sequence records read", str(s.records_read))
@@ -72,6 +74,8 @@ def prepare(
             counts.add_row("truncated at the 5' end", str(s.truncated))
         if s.ambiguous_bases:
             counts.add_row("IUPAC ambiguity codes read as N", str(s.ambiguous_bases))
+        if s.genes_missing and s.genes_missing < s.written:
+            counts.add_row("without a gene id (own CV group)", str(s.genes_missing))
         if s.renormalized:
             counts.add_row("rows rescaled to sum to 1", str(s.renormalized))
         counts.add_row("written", f"{s.written} transcripts, {s.nucleotides:,} nt")

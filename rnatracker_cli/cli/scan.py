@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from rnatracker_cli.cli._common import cli_errors, console
-from rnatracker_cli.cli._options import Debug, Device, Force, Quiet, Seed
+from rnatracker_cli.cli._options import Debug, Device, Force, MaxTranscriptNt, Quiet, Seed
+from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
 
 
 def scan_zipcodes(
@@ -50,6 +51,7 @@ def scan_zipcodes(
         Optional[int],
         typer.Option("--batch-size", help="Masked copies per forward batch (default 64 on CPU; 1024 fast / 256 naive on CUDA)."),
     ] = None,
+    max_transcript_nt: MaxTranscriptNt = DEFAULT_MAX_TRANSCRIPT_NT,
     seed: Seed = 0,
     device: Device = "auto",
     force: Force = False,
@@ -59,7 +61,7 @@ def scan_zipcodes(
     """Mask a sliding window along each transcript, score it by KL(original ‖ masked) and write regions above --min-kl as BED."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
-    from rnatracker_cli.interpret.scan import ScanOptions, parse_ids, scan_fasta
+    from rnatracker_cli.workflows.scan import ScanOptions, parse_ids, scan_fasta
     from rnatracker_cli.utils.device import limit_kernel_cache
 
     limit_kernel_cache()  # the fast path's LSTM runs on a new length almost every batch
@@ -83,7 +85,8 @@ def scan_zipcodes(
 
         with progress:
             s = scan_fasta(model, fasta, out=out, track=track, gtf=gtf, ids=selected, options=options, device=device,
-                           force=force, on_skip=on_skip, on_transcript=on_transcript)
+                           force=force, on_skip=on_skip, on_transcript=on_transcript,
+                           max_transcript_nt=max_transcript_nt)
         rate = s.windows / s.seconds if s.seconds > 0 else float("inf")
         con.print(f"scanned {s.transcripts} transcripts ({s.nucleotides:,} nt, {s.windows:,} windows) in "
                   f"{s.seconds:.1f}s ({rate:,.0f} windows/s, {s.method} path, {s.device})"
@@ -94,7 +97,8 @@ def scan_zipcodes(
             con.print(f"skipped {len(s.skipped)} transcripts shorter than the window ({window} nt)")
         if s.truncated:
             con.print(f"not scanned: the 5' ends of {s.truncated} transcripts longer than the model's {s.max_len:,}-nt "
-                      f"input ({s.unscanned_nt:,} nt in all)")
+                      f"input ({s.unscanned_nt:,} nt in all)" if s.max_len else
+                      f"not scanned: the 5' ends of {s.truncated} transcripts ({s.unscanned_nt:,} nt in all)")
         by = ", ".join(f"{f} {d} {n}" for (f, d), n in sorted(s.by_class.items())) or "none"
         con.print(f"{s.regions} regions (KL > {min_kl:g}): {by}")
 

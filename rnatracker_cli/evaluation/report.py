@@ -4,6 +4,14 @@ Tables (tab-separated, fixed headers, see docs/formats.md):
 ``metrics.tsv``  model  fraction  metric  value
 ``table.tsv``    fraction  <model…>  best          (Pearson of the pooled folds; paper Table 1)
 ``comparisons.tsv``  model_a  model_b  test  fraction  estimate  ci_low  ci_high  z  p_value
+
+Every test of comparisons.tsv takes the transcript as its unit (see
+:mod:`rnatracker_cli.evaluation.compare`): per fraction, DeLong's test on that fraction's
+one-vs-rest labels (``delong_roc_auc``); for the micro/macro averages, a transcript-level
+paired bootstrap (``bootstrap_roc_auc``); per fraction, a paired bootstrap of Pearson r
+(``bootstrap_pearson``). Pooling the transcript × fraction entries into one DeLong test, as
+versions before 0.2 did, treats each transcript as F independent samples and overstates
+significance.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnatracker_cli.evaluation.compare import delong_test, paired_bootstrap_pearson
+from rnatracker_cli.evaluation.compare import bootstrap_auc, delong_test, paired_auc_difference, paired_bootstrap_pearson
 from rnatracker_cli.metrics import evaluate, one_vs_rest
 
 METRICS_COLUMNS = ("model", "fraction", "metric", "value")
@@ -32,15 +40,27 @@ def metric_rows(targets: np.ndarray, predictions: dict[str, np.ndarray], fractio
 
 def comparison_rows(targets: np.ndarray, predictions: dict[str, np.ndarray], fractions: list[str],
                     n_boot: int = 1000, seed: int = 0) -> list[tuple]:
-    """Paired tests for every pair of models: DeLong on the micro-averaged ROC AUC, and a
-    paired bootstrap of the Pearson difference per fraction."""
-    labels = one_vs_rest(targets).ravel()
+    """Paired tests for every pair of models ``(a, b)``, estimates ``a − b``, in this order:
+    DeLong on each fraction's one-vs-rest ROC AUC (``delong_roc_auc``, fraction = its name);
+    the transcript-level bootstrap of the micro and macro ROC AUC (``bootstrap_roc_auc``,
+    fraction ``micro``/``macro``); the bootstrap of Pearson r per fraction
+    (``bootstrap_pearson``). Rows are ``(model_a, model_b, test, fraction, estimate, ci_low,
+    ci_high, z, p_value)``; z is NaN for bootstrap rows. Bootstraps use ``seed``."""
+    labels = one_vs_rest(targets)
+    boot = bootstrap_auc(labels, predictions, n_boot=n_boot, seed=seed)
     rows = []
     for a, b in itertools.combinations(predictions, 2):
         pa, pb = predictions[a], predictions[b]
-        d = delong_test(labels, pa.ravel(), pb.ravel())
-        rows.append((a, b, "delong_roc_auc", "micro", d["diff"], d["diff"] - 1.96 * d["se"],
-                     d["diff"] + 1.96 * d["se"], d["z"], d["p"]))
+        for f, name in enumerate(fractions):
+            if labels[:, f].all() or not labels[:, f].any():
+                rows.append((a, b, "delong_roc_auc", name, *([float("nan")] * 5)))
+                continue
+            d = delong_test(labels[:, f], pa[:, f], pb[:, f])
+            rows.append((a, b, "delong_roc_auc", name, d["diff"], d["diff"] - 1.96 * d["se"],
+                         d["diff"] + 1.96 * d["se"], d["z"], d["p"]))
+        for summary in ("micro", "macro"):
+            bs = paired_auc_difference(boot, a, b, summary)
+            rows.append((a, b, "bootstrap_roc_auc", summary, bs["diff"], bs["ci_low"], bs["ci_high"], float("nan"), bs["p"]))
         for f, name in enumerate(fractions):
             bs = paired_bootstrap_pearson(targets[:, f], pa[:, f], pb[:, f], n_boot=n_boot, seed=seed)
             rows.append((a, b, "bootstrap_pearson", name, bs["diff"], bs["ci_low"], bs["ci_high"], float("nan"), bs["p"]))

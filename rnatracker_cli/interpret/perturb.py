@@ -75,7 +75,8 @@ class PreparedInput:
     codes: uint8 tensor (width,) padded row (A C G T N = 0..4); structure: uint8 tensor
     (width,) or None; valid: columns the network reads (``lengths`` of the batch);
     nt_length: transcript length; start: transcript coordinate of column 0 (negative with
-    5' padding, positive when the 5' end was truncated).
+    5' padding, positive when the 5' end was truncated); clipped: 5' nucleotides removed
+    before padding (the config's ``truncate_5p``, as in the training cache).
     """
 
     codes: torch.Tensor
@@ -83,6 +84,7 @@ class PreparedInput:
     valid: int
     nt_length: int
     start: int
+    clipped: int = 0
 
     @property
     def width(self) -> int:
@@ -91,18 +93,21 @@ class PreparedInput:
     @property
     def scanned(self) -> tuple[int, int]:
         """Transcript coordinates ``[lo, hi)`` present in the input (the rest is not scanned)."""
-        return max(0, self.start), min(self.nt_length, self.start + self.valid)
+        return max(0, self.start, self.clipped), min(self.nt_length, self.start + self.valid)
 
 
 def prepare_input(codes: np.ndarray, config: dict, min_length: int, device: torch.device | str,
                   structure: np.ndarray | None = None) -> PreparedInput:
-    """Pad one transcript's codes (uint8 (length,)) as the model's config says (mode, max_len)."""
+    """Pad one transcript's codes (uint8 (length,)) as the model's config says (mode, max_len,
+    truncate_5p)."""
+    truncate = config.get("truncate_5p")
     batch = make_batch([codes], config["mode"], config.get("max_len"), min_length,
-                       None if structure is None else [structure])
+                       None if structure is None else [structure], truncate=truncate)
     dev = torch.device(device)
     struct = None if batch.structure is None else torch.from_numpy(batch.structure[0]).to(dev)
+    clipped = max(0, len(codes) - truncate) if truncate else 0
     return PreparedInput(torch.from_numpy(batch.codes[0]).to(dev), struct, int(batch.lengths[0]),
-                         int(batch.nt_lengths[0]), int(batch.starts[0]))
+                         int(batch.nt_lengths[0]), int(batch.starts[0]), clipped)
 
 
 def apply_mask(codes: torch.Tensor, structure: torch.Tensor | None, offsets: torch.Tensor, window: int,

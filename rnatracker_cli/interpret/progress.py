@@ -5,8 +5,10 @@ transcript appends its block (regions, track intervals) and then a commit line `
 and the file is flushed; an interrupted block (no commit line) is ignored when the file is
 read again. The first line records the run's signature (model file SHA-256, settings,
 fractions, whether a track is kept): a rerun with the same signature skips the committed
-transcripts, a different one is refused unless ``--force`` (which starts over). The progress
-file is deleted once the outputs are written.
+transcripts whose sequence is unchanged (each commit line holds the SHA-256 of the
+transcript's codes, :func:`sequence_sha256`, so an edited sequence under the same id is
+scanned again), a different signature is refused unless ``--force`` (which starts over). The
+progress file is deleted once the outputs are written.
 
 Lines (tab-separated; floats with 17 significant digits so a resumed run writes the same
 bytes as an uninterrupted one)::
@@ -14,8 +16,8 @@ bytes as an uninterrupted one)::
     #rnatracker-scan-part 1 <signature JSON>
     R id start end peak kl_peak fraction_index direction deltas(comma-separated)
     K id start end value                      (track interval)
-    D id length windows unscanned_5prime method   (transcript done)
-    S id length reason                        (transcript skipped)
+    D id length sha256 windows unscanned_5prime method   (transcript done)
+    S id length sha256 reason                        (transcript skipped)
 """
 
 from __future__ import annotations
@@ -32,15 +34,15 @@ from rnatracker_cli.errors import OutputExistsError
 from rnatracker_cli.interpret.zipcodes import Region, Track
 
 HEADER = "#rnatracker-scan-part"
-VERSION = 1
+VERSION = 2
 
 
 @dataclass
 class TranscriptResult:
     """One transcript's scan, in transcript coordinates.
 
-    skipped: reason when not scanned (regions/track empty); unscanned: 5' nt outside a
-    fixed-length input.
+    skipped: reason when not scanned (regions/track empty); unscanned: 5' nt outside the
+    model's input; sha256: :func:`sequence_sha256` of the scanned codes.
     """
 
     id: str
@@ -51,6 +53,7 @@ class TranscriptResult:
     unscanned: int = 0
     method: str = ""
     skipped: str | None = None
+    sha256: str = ""
 
 
 def part_path(out: str | os.PathLike) -> Path:
@@ -67,6 +70,11 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def sequence_sha256(codes: np.ndarray) -> str:
+    """SHA-256 (hex) of a transcript's uint8 codes: the key of its finished work."""
+    return hashlib.sha256(np.ascontiguousarray(codes, dtype=np.uint8).tobytes()).hexdigest()
+
+
 def _g(value: float) -> str:
     return f"{value:.17g}"
 
@@ -75,7 +83,7 @@ def format_result(result: TranscriptResult) -> str:
     """The block of lines of one transcript, commit line last."""
     rid = result.id
     if result.skipped is not None:
-        return f"S\t{rid}\t{result.length}\t{result.skipped}\n"
+        return f"S\t{rid}\t{result.length}\t{result.sha256}\t{result.skipped}\n"
     lines = [
         f"R\t{rid}\t{r.start}\t{r.end}\t{r.peak}\t{_g(r.kl_peak)}\t{r.fraction}\t{r.direction}\t"
         + ",".join(_g(v) for v in np.asarray(r.deltas, dtype=float).tolist()) + "\n"
@@ -85,7 +93,7 @@ def format_result(result: TranscriptResult) -> str:
         t = result.track
         lines += [f"K\t{rid}\t{s}\t{e}\t{_g(v)}\n"
                   for s, e, v in zip(t.starts.tolist(), t.ends.tolist(), t.values.tolist())]
-    lines.append(f"D\t{rid}\t{result.length}\t{result.windows}\t{result.unscanned}\t{result.method}\n")
+    lines.append(f"D\t{rid}\t{result.length}\t{result.sha256}\t{result.windows}\t{result.unscanned}\t{result.method}\n")
     return "".join(lines)
 
 
@@ -116,7 +124,8 @@ def read_part(path: Path, signature: dict) -> dict[str, TranscriptResult] | None
                 tracks.setdefault(rid, []).append((int(f[2]), int(f[3]), float(f[4])))
             elif kind == "D":
                 res = pending.pop(rid, TranscriptResult(rid, 0))
-                res.length, res.windows, res.unscanned, res.method = int(f[2]), int(f[3]), int(f[4]), f[5]
+                res.length, res.sha256 = int(f[2]), f[3]
+                res.windows, res.unscanned, res.method = int(f[4]), int(f[5]), f[6]
                 if signature.get("track"):
                     rows = tracks.pop(rid, [])
                     res.track = Track(np.array([r[0] for r in rows], dtype=np.int64),
@@ -124,7 +133,7 @@ def read_part(path: Path, signature: dict) -> dict[str, TranscriptResult] | None
                                       np.array([r[2] for r in rows], dtype=float))
                 done[rid] = res
             elif kind == "S":
-                done[rid] = TranscriptResult(rid, int(f[2]), skipped=f[3])
+                done[rid] = TranscriptResult(rid, int(f[2]), sha256=f[3], skipped=f[4])
     return done
 
 
@@ -150,6 +159,11 @@ class Progress:
                 handle.write(format_result(result))
         os.replace(tmp, self.path)
         self._handle = open(self.path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed in close()
+
+    def finished(self, record_id: str, sha256: str) -> TranscriptResult | None:
+        """The committed result of this transcript, if its sequence is the one scanned then."""
+        result = self.done.get(record_id)
+        return result if result is not None and result.sha256 == sha256 else None
 
     def add(self, result: TranscriptResult) -> None:
         self._handle.write(format_result(result))

@@ -1,25 +1,22 @@
-"""`scan-zipcodes` end to end: FASTA → window scores → regions → BED (+ bedGraph track).
+"""Zipcode scans of whole transcripts: options, one transcript → regions, regions → BED rows.
 
-Transcripts are read one at a time (stdin works), scanned with
-:func:`rnatracker_cli.interpret.zipcodes.scan_transcript`, and their regions collected; the
-BED (and track) are written at the end, sorted, atomically. See docs/zipcodes.md.
+:class:`TranscriptScanner` scans one transcript with
+:func:`rnatracker_cli.interpret.zipcodes.scan_transcript` and calls its regions;
+:func:`collect_regions` turns the results into BED records. Reading FASTA files, resuming and
+writing the outputs is one layer up (:mod:`rnatracker_cli.workflows.scan`); the Python API
+(:func:`rnatracker_cli.api.scan_sequences`) uses the same scanner. See docs/zipcodes.md.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from rnatracker_cli import __version__
-from rnatracker_cli.encoding import get_encoding
-from rnatracker_cli.errors import InputError, RNATrackerError
+from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
+from rnatracker_cli.encoding import check_input_width, check_transcript_length
+from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.interpret.perturb import MaskSpec, transcript_key
 from rnatracker_cli.interpret.zipcodes import (
     DEFAULT_MIN_KL,
@@ -34,12 +31,9 @@ from rnatracker_cli.interpret.zipcodes import (
     region_name,
     scan_transcript,
 )
-from rnatracker_cli.io.atomic import check_output, open_output
-from rnatracker_cli.interpret.progress import Progress, TranscriptResult, file_sha256
-from rnatracker_cli.io.bed import TranscriptIndex, ZipcodeRecord, format_bedgraph, genomic_blocks, project_track, write_bed
-from rnatracker_cli.io.fasta import read_fasta
+from rnatracker_cli.interpret.progress import TranscriptResult, sequence_sha256
+from rnatracker_cli.io.bed import ZipcodeRecord, genomic_blocks, project_track
 from rnatracker_cli.io.gtf import TranscriptModel
-from rnatracker_cli.io.tables import strip_version
 
 
 @dataclass(frozen=True)
@@ -99,7 +93,8 @@ class ScanSummary:
     """What a scan did (for the stderr summary).
 
     skipped: transcripts not scanned (``.skipped`` holds the reason); truncated: scanned
-    transcripts whose 5' end lies outside a fixed-length input (``unscanned_nt`` in all);
+    transcripts whose 5' end lies outside the model's input (mode fixed, or the training
+    cache's ``--max-length``; ``unscanned_nt`` in all); max_len: that input length;
     resumed: transcripts taken from an interrupted run's progress file.
     """
 
@@ -119,174 +114,73 @@ class ScanSummary:
     max_len: int | None = None
 
 
-def parse_ids(ids: str | None, ids_file: str | None) -> list[str] | None:
-    """Ids from ``--ids A,B`` and/or ``--ids-file`` (one per line, ``#`` comments); None = all."""
-    if ids is None and ids_file is None:
-        return None
-    out: list[str] = []
-    if ids is not None:
-        out += [t.strip() for t in ids.split(",") if t.strip()]
-    if ids_file is not None:
-        p = Path(ids_file)
-        if not p.is_file():
-            raise InputError(f"{p}: file not found")
-        for line in p.read_text().splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line:
-                out.append(line.split()[0])
-    if not out:
-        raise InputError("--ids/--ids-file: no transcript ids given")
-    return list(dict.fromkeys(out))
+class TranscriptScanner:
+    """Scans single transcripts with one loaded model and one set of options.
 
-
-class _Selection:
-    """Matches FASTA ids against requested ids, exactly or without version suffixes."""
-
-    def __init__(self, ids: list[str] | None) -> None:
-        self.ids = ids
-        self.keys = None if ids is None else {strip_version(i): i for i in ids}
-        self.found: set[str] = set()
-
-    def wants(self, record_id: str) -> bool:
-        if self.keys is None:
-            return True
-        asked = self.keys.get(strip_version(record_id))
-        if asked is None:
-            return False
-        self.found.add(asked)
-        return True
-
-    def check(self, where: str) -> None:
-        if self.ids is None:
-            return
-        missing = [i for i in self.ids if i not in self.found]
-        if missing:
-            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            raise InputError(f"{len(missing)} requested id(s) not in {where}: {shown}")
-
-
-def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = None, gtf: str | None = None,
-               ids: list[str] | None = None, options: ScanOptions | None = None, device: str = "auto",
-               force: bool = False, on_skip: Callable[[TranscriptResult], None] | None = None,
-               on_transcript: Callable[[TranscriptResult], None] | None = None) -> ScanSummary:
-    """Scan every (selected) transcript of ``fasta``; write the BED to ``out`` (``-`` = stdout).
-
-    track: bedGraph of per-nucleotide KL; gtf: project BED rows (BED12+4) and the track to
-    genomic coordinates. Outputs are checked before any work and written atomically at the
-    end; with ``out`` a file, finished transcripts are kept in ``OUT.part`` so an interrupted
-    run resumes (:mod:`rnatracker_cli.interpret.progress`). on_skip/on_transcript: called
-    for each skipped / scanned transcript.
+    loaded: a :class:`rnatracker_cli.model.checkpoint.LoadedModel`; keep_track: keep each
+    transcript's per-nucleotide KL track; max_transcript_nt: longest transcript accepted
+    (None = no limit). Structure models fold each transcript with the training cache's settings.
     """
-    from rnatracker_cli.io.gtf import read_gtf
-    from rnatracker_cli.model.checkpoint import load_model
-    from rnatracker_cli.utils.device import resolve_device
 
-    options = options or ScanOptions()
-    settings = options.settings()
-    if track is not None and str(track) == "-" and str(out) == "-":
-        raise RNATrackerError("--track and --out cannot both be stdout")
-    if track is not None and str(track) == str(out):
-        raise RNATrackerError("--track and --out must be different files")
-    check_output(out, force)
-    if track is not None:
-        check_output(track, force)
-    selection = _Selection(ids)
-    where = "<stdin>" if str(fasta) == "-" else str(fasta)
-    if ids is not None and str(fasta) != "-":
-        # Fail before the (long) scan when an id is missing; stdin can only be checked at the end.
-        for record in read_fasta(fasta):
-            selection.wants(record.id)
-        selection.check(where)
-        selection = _Selection(ids)
-    dev = resolve_device(device)
-    loaded = load_model(model_path, dev)
-    config, fractions = loaded.config, loaded.fractions
-    encoding = get_encoding(config.get("encoding", "seq"))
-    index = TranscriptIndex(read_gtf(gtf)) if gtf is not None else None
-    fold = None
-    if encoding.needs_structure:
-        # Fold each transcript on the fly with the settings its training cache was folded with.
-        from rnatracker_cli.structure import fold_sequence
+    def __init__(self, loaded, options: ScanOptions, device, keep_track: bool = False,
+                 max_transcript_nt: int | None = DEFAULT_MAX_TRANSCRIPT_NT) -> None:
+        self.loaded = loaded
+        self.options = options
+        self.settings = options.settings()
+        self.device = device
+        self.keep_track = keep_track
+        self.fold = loaded.fold_function()
+        if max_transcript_nt is not None and max_transcript_nt < 1:
+            raise RNATrackerError("--max-transcript-nt must be positive")
+        self.max_transcript_nt = max_transcript_nt
+        config = loaded.config
+        check_input_width(config["mode"], config.get("max_len"), loaded.model.min_length)
+        #: Longest input the model reads (None = all): 5' ends beyond it are not scanned.
+        limits = [v for v in (config.get("max_len"), config.get("truncate_5p")) if v]
+        self.input_nt = min(limits) if limits else None
 
-        params = loaded.training.get("structure_params") or {}
-        fold = functools.partial(fold_sequence, **{k: params[k] for k in ("window", "span", "cutoff") if k in params})
-    progress = None
-    if str(out) != "-":
-        signature = {"model_sha256": file_sha256(loaded.path), "settings": options.describe(False),
-                     "fractions": ",".join(fractions), "track": track is not None}
-        progress = Progress(out, signature, force)
-    summary = ScanSummary(device=str(dev), model=str(loaded.path), max_len=config.get("max_len"))
-    results: list[TranscriptResult] = []
-    models: dict[str, TranscriptModel] = {}
-    started = time.perf_counter()
-    finished = False
-    try:
-        for record in read_fasta(fasta):
-            if not selection.wants(record.id):
-                continue
-            length = len(record.codes)
-            if index is not None:
-                models[record.id] = index.get(record.id, length, str(gtf))
-            result = progress.done.get(record.id) if progress is not None else None
-            if result is not None and result.length == length:
-                summary.resumed += 1
-            else:
-                result = _scan_record(loaded.model, config, record, settings, options, dev, fold, track is not None)
-                if progress is not None:
-                    progress.add(result)
-            results.append(result)
-            if result.skipped is not None:
-                summary.skipped.append(result)
-                if on_skip is not None:
-                    on_skip(result)
-            elif on_transcript is not None:
-                on_transcript(result)
-        selection.check(where)
-        records, tracks = [], []
-        for result in results:
-            if result.skipped is not None:
-                continue
-            summary.transcripts += 1
-            summary.nucleotides += result.length
-            summary.windows += result.windows
-            summary.truncated += result.unscanned > 0
-            summary.unscanned_nt += result.unscanned
-            records += _bed_records(result, fractions, options.cap, models.get(result.id))
-            if result.track is not None:
-                tracks.append(_track_rows(result, models.get(result.id)))
-        for rec in records:
-            summary.by_class[(rec.fraction, rec.direction)] += 1
-        summary.regions = len(records)
-        summary.method = "+".join(sorted({r.method for r in results if r.skipped is None})) or "none"
-        comment = (f"rnatracker {__version__} scan-zipcodes model={loaded.path} {options.describe()} "
-                   f"fractions={','.join(fractions)} coordinates={'genome' if index is not None else 'transcript'}")
-        with contextlib.ExitStack() as stack:
-            handle = stack.enter_context(open_output(out, force))
-            track_handle = stack.enter_context(open_output(track, force)) if track is not None else None
-            write_bed(handle, records, bed12=index is not None, comment=comment)
-            if track_handle is not None:
-                _write_track(track_handle, tracks)
-        finished = True
-    finally:
-        if progress is not None:
-            progress.close(finished)
-    summary.seconds = time.perf_counter() - started
-    return summary
+    def scan(self, record) -> TranscriptResult:
+        """Scan one record (``.id``, ``.codes``) into a :class:`TranscriptResult` (transcript
+        coordinates)."""
+        check_transcript_length(record.id, len(record.codes), self.max_transcript_nt)
+        options, length = self.options, len(record.codes)
+        sha = sequence_sha256(record.codes)
+        structure = self.fold(record.codes) if self.fold is not None else None
+        scores = scan_transcript(self.loaded.model, self.loaded.config, record.codes, self.settings, self.device,
+                                 structure, key=transcript_key(record.id))
+        lo, hi = scores.scanned
+        if len(scores.starts) == 0:
+            part = "transcript" if (lo, hi) == (0, length) else f"scanned part ({hi - lo} of {length} nt)"
+            return TranscriptResult(record.id, length, skipped=f"window ({options.window} nt) longer than the {part}",
+                                    sha256=sha)
+        return TranscriptResult(
+            record.id, length, call_regions(scores, options.window, options.min_kl, options.merge_gap, options.min_support),
+            kl_track(scores, options.window) if self.keep_track else None, len(scores.starts), lo, scores.method,
+            sha256=sha,
+        )
 
 
-def _scan_record(model, config: dict, record, settings, options: ScanOptions, device, fold, keep_track: bool) -> TranscriptResult:
-    """Scan one FASTA record into a :class:`TranscriptResult` (transcript coordinates)."""
-    length = len(record.codes)
-    structure = fold(record.codes) if fold is not None else None
-    scores = scan_transcript(model, config, record.codes, settings, device, structure, key=transcript_key(record.id))
-    lo, hi = scores.scanned
-    if len(scores.starts) == 0:
-        part = "transcript" if (lo, hi) == (0, length) else f"scanned part ({hi - lo} of {length} nt)"
-        return TranscriptResult(record.id, length, skipped=f"window ({options.window} nt) longer than the {part}")
-    return TranscriptResult(
-        record.id, length, call_regions(scores, options.window, options.min_kl, options.merge_gap, options.min_support),
-        kl_track(scores, options.window) if keep_track else None, len(scores.starts), lo, scores.method,
-    )
+def collect_regions(results: list[TranscriptResult], fractions: list[str], cap: float, models: dict[str, TranscriptModel],
+             summary: ScanSummary) -> tuple[list[ZipcodeRecord], list[tuple]]:
+    """BED rows (:class:`ZipcodeRecord`, unsorted) and track rows of the scanned transcripts
+    (``models``: transcript id → genomic model, for ``--gtf``); fills the summary's counts."""
+    records, tracks = [], []
+    for result in results:
+        if result.skipped is not None:
+            continue
+        summary.transcripts += 1
+        summary.nucleotides += result.length
+        summary.windows += result.windows
+        summary.truncated += result.unscanned > 0
+        summary.unscanned_nt += result.unscanned
+        records += _bed_records(result, fractions, cap, models.get(result.id))
+        if result.track is not None:
+            tracks.append(_track_rows(result, models.get(result.id)))
+    for rec in records:
+        summary.by_class[(rec.fraction, rec.direction)] += 1
+    summary.regions = len(records)
+    summary.method = "+".join(sorted({r.method for r in results if r.skipped is None})) or "none"
+    return records, tracks
 
 
 def _bed_records(result: TranscriptResult, fractions: list[str], cap: float,
@@ -310,17 +204,3 @@ def _track_rows(result: TranscriptResult, model: TranscriptModel | None) -> tupl
     if model is not None:
         return (model.chrom, *project_track(model, t.starts, t.ends, t.values))
     return result.id, t.starts, t.ends, t.values
-
-
-def _write_track(handle, tracks: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> None:
-    """bedGraph sorted by chrom (byte order) then start."""
-    by_chrom: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-    for chrom, s, e, v in tracks:
-        by_chrom.setdefault(chrom, []).append((s, e, v))
-    for chrom in sorted(by_chrom, key=lambda c: c.encode("utf-8")):
-        parts = by_chrom[chrom]
-        s = np.concatenate([p[0] for p in parts])
-        e = np.concatenate([p[1] for p in parts])
-        v = np.concatenate([p[2] for p in parts])
-        order = np.lexsort((e, s))
-        handle.write(format_bedgraph(chrom, s[order], e[order], v[order]))

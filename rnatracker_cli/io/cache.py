@@ -4,7 +4,7 @@ Layout (schema 1, see docs/formats.md)::
 
     attrs: schema, rnatracker_version, fractions, alphabet, created, inputs, params,
            content_sha256
-    /ids (N) str   /genes (N) str, optional   /lengths (N) int32   /offsets (N+1) int64
+    /ids (N) str   /genes (N) str, optional ("" = no gene id)   /lengths (N) int32   /offsets (N+1) int64
     /full_lengths (N) int32   length before any --max-length truncation
     /seq (ΣL) uint8            codes A C G T N = 0..4
     /targets (N, F) float32    rows sum to 1
@@ -145,6 +145,16 @@ class Cache:
         self.offsets: np.ndarray = f["offsets"][:]
         self.targets: np.ndarray = f["targets"][:]
         self.expression = f["expression"][:] if "expression" in f else None
+
+    @property
+    def groups(self) -> np.ndarray | None:
+        """Object (N,) group per transcript for CV folds and validation splits, None when the
+        cache has no genes: the gene id, or for a transcript stored without one (``""``) a key
+        of its own (its id behind a NUL, which no gene id contains), so that isoforms of a gene
+        stay together and gene-less transcripts are independent."""
+        if self.genes is None:
+            return None
+        return np.array([g if g else "\0" + i for g, i in zip(self.genes, self.ids)], dtype=object)
 
     # -- file handle ----------------------------------------------------------------------
     def _h5(self) -> h5py.File:

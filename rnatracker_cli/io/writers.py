@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -44,3 +44,14 @@ def write_meme(
             for row in pwm:
                 out.write(" ".join(f"{v:.6f}" for v in row) + "\n")
             out.write("\n")
+
+
+def predict_columns(fractions: Sequence[str]) -> list[str]:
+    """Header of the predict TSV: ``id length <fractions…> predominant``."""
+    return ["id", "length", *fractions, "predominant"]
+
+
+def format_prediction(record_id: str, length: int, probs: np.ndarray, fractions: Sequence[str]) -> str:
+    """One predict TSV line (4 decimals, fractions in model order, trailing newline)."""
+    values = "\t".join(f"{v:.4f}" for v in probs)
+    return f"{record_id}\t{length}\t{values}\t{fractions[int(np.argmax(probs))]}\n"

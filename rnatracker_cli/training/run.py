@@ -1,6 +1,6 @@
 """`train`: fit one model on a cache and write its run directory.
 
-Run directory (DESIGN.md)::
+Run directory (docs/formats.md)::
 
     config.json   model config + training options + data provenance
     log.tsv       one row per epoch (columns: :func:`log_columns`)
@@ -21,12 +21,12 @@ import numpy as np
 
 from rnatracker_cli import __version__
 from rnatracker_cli.defaults import DEFAULT_VAL_FRACTION
-from rnatracker_cli.encoding import get_encoding
+from rnatracker_cli.encoding import check_input_width, get_encoding
 from rnatracker_cli.errors import OutputExistsError, RNATrackerError
 from rnatracker_cli.io.atomic import atomic_path
 from rnatracker_cli.io.cache import Cache
 from rnatracker_cli.model import build_model, default_config
-from rnatracker_cli.model.checkpoint import MODEL_FILE, save_checkpoint
+from rnatracker_cli.model.checkpoint import MODEL_FILE, data_metadata, save_checkpoint
 from rnatracker_cli.model.ensemble import Ensemble
 from rnatracker_cli.presets import Recipe
 from rnatracker_cli.training.data import load_training_set, split_validation
@@ -166,15 +166,14 @@ def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_optio
                                 length_feature=model_options.length_feature,
                                 length_prior=model_options.length_prior)
         encoding = get_encoding(config["encoding"])
+        check_input_width(config["mode"], config["max_len"], build_model(config).min_length)
         if len(cache) < 2:
             raise RNATrackerError(f"{cache.path} holds {len(cache)} transcript(s); training needs at least 2")
         check_run_dir(out, force)  # fail before reading the data
         data = load_training_set(cache, encoding)
-        splits = [split_validation(len(cache), val_fraction, fit_options.seed + r, cache.genes) for r in range(replicates)]
+        splits = [split_validation(len(cache), val_fraction, fit_options.seed + r, cache.groups) for r in range(replicates)]
         fractions = list(cache.fractions)
-        provenance = {"cache": str(Path(cache_path).resolve()), "data_sha256": cache.content_sha256}
-        if encoding.needs_structure:  # `predict` folds new transcripts with the same settings
-            provenance["structure_params"] = cache.structure_params
+        config, provenance = data_metadata(cache, config)
     out_dir = make_run_dir(out, force)
     options = asdict(fit_options)
     n_train, n_val = len(splits[0][0]), len(splits[0][1])

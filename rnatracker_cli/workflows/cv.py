@@ -1,4 +1,4 @@
-"""`cv`: k-fold cross-validation of several models on identical folds, resumable.
+"""`cv` over a run directory: k-fold cross-validation of several models on identical folds, resumable.
 
 Run directory::
 
@@ -32,7 +32,7 @@ from rnatracker_cli import __version__
 from rnatracker_cli.defaults import (
     DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
 )
-from rnatracker_cli.encoding import get_encoding
+from rnatracker_cli.encoding import check_input_width, get_encoding
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.evaluation import report
 from rnatracker_cli.evaluation.folds import assign_folds
@@ -40,7 +40,7 @@ from rnatracker_cli.io.atomic import atomic_path
 from rnatracker_cli.io.cache import Cache
 from rnatracker_cli.model import build_model, default_config
 from rnatracker_cli.model.registry import ARCHITECTURES, SEQUENCE_FEATURE_ARCHS
-from rnatracker_cli.model.checkpoint import save_checkpoint
+from rnatracker_cli.model.checkpoint import data_metadata, save_checkpoint
 from rnatracker_cli.training.data import load_training_set, split_validation
 from rnatracker_cli.training.loop import FitOptions, fit
 from rnatracker_cli.inference import Predictor
@@ -154,7 +154,7 @@ def _folds(out: Path, cache: Cache, options: CVOptions) -> np.ndarray:
         if [r[0] for r in rows] != list(cache.ids):
             raise RNATrackerError(f"{path} does not list the cache's transcripts; use another --out")
         return np.array([int(r[1]) - 1 for r in rows], dtype=np.int64)
-    folds = assign_folds(cache.targets.argmax(axis=1), options.folds, cache.genes, seed=options.seed)
+    folds = assign_folds(cache.targets.argmax(axis=1), options.folds, cache.groups, seed=options.seed)
     _write_text(path, "id\tfold\n" + "".join(f"{i}\t{k + 1}\n" for i, k in zip(cache.ids, folds)))
     return folds
 
@@ -169,6 +169,20 @@ def _read_part(path: Path, n_fractions: int) -> tuple[list[str], np.ndarray]:
     ids = [line.split("\t", 1)[0] for line in lines]
     values = np.array([[float(v) for v in line.split("\t")[1:]] for line in lines], dtype=np.float64)
     return ids, values.reshape(len(ids), n_fractions)
+
+
+@dataclass
+class _CVData:
+    """What every part of a run needs, read once from the cache."""
+
+    configs: dict[str, dict]
+    provenance: dict
+    folds: np.ndarray
+    fractions: list[str]
+    groups: np.ndarray | None
+    data: dict
+    ids: list[str]
+    targets: np.ndarray
 
 
 def run_cv(
@@ -188,76 +202,93 @@ def run_cv(
     started = time.perf_counter()
     out = Path(out)
     dev = resolve_device(device)
-    with Cache(cache_path) as cache:
-        if fold is not None and not 1 <= fold <= options.folds:
-            raise RNATrackerError(f"--fold must be between 1 and --folds ({options.folds})")
-        n = len(cache)
-        if n < options.folds:
-            raise RNATrackerError(f"--folds {options.folds} is more than the {n} transcripts in the cache")
-        configs = {m: default_config(m, len(cache.fractions), encoding="seq" if m in SEQUENCE_FEATURE_ARCHS else options.encoding,
-                                     mode=options.mode, max_len=options.max_len, length_feature=options.length_feature,
-                                     length_prior=options.length_prior)
-                   for m in options.models}
-        encodings = {c["encoding"]: get_encoding(c["encoding"]) for c in configs.values()}
-        _open_run(out, cache, options)
-        folds = _folds(out, cache, options)
-        fractions = list(cache.fractions)
-        genes = None if cache.genes is None else np.asarray(cache.genes)
-        data = {name: load_training_set(cache, e) for name, e in encodings.items()}
-        ids = list(cache.ids)
-        targets = np.asarray(cache.targets, dtype=np.float64)
-        data_sha = cache.content_sha256
-
-    todo = range(options.folds) if fold is None else [fold - 1]
-    summary = CVSummary(out, [], [], False, models=list(options.models), fractions=fractions)
-    for k in todo:
-        test_idx = np.flatnonzero(folds == k)
-        train_all = np.flatnonzero(folds != k)
-        rel_train, rel_val = split_validation(len(train_all), options.val_fraction, options.seed * 1000 + k,
-                                              None if genes is None else genes[train_all])
+    setup = _load(cache_path, out, options, fold)
+    summary = CVSummary(out, [], [], False, models=list(options.models), fractions=setup.fractions)
+    for k in range(options.folds) if fold is None else [fold - 1]:
         for model_name in options.models:
-            tsv, info_path, ckpt = _part_paths(out, model_name, k)
-            if tsv.exists():
+            if _part_paths(out, model_name, k)[0].exists():
                 summary.skipped.append((model_name, k + 1))
                 if on_part:
                     on_part(model_name, k + 1, "skip", None)
                 continue
             if on_part:
                 on_part(model_name, k + 1, "start", None)
-            config = configs[model_name]
-            full = data[config["encoding"]]
-            train, val = full.subset(train_all[rel_train]), full.subset(train_all[rel_val]) if len(rel_val) else None
-            test = full.subset(test_idx)
-            seed = options.seed * 1000 + k
-            fit_options = FitOptions(epochs=options.epochs, batch_size=options.batch_size, batch_nt=options.batch_nt,
-                                     lr=options.lr, patience=options.patience, seed=seed,
-                                     clip_norm=options.clip_norm, ema=options.ema, warmup=options.warmup,
-                                     min_epochs=options.min_epochs)
-            seed_everything(seed)
-            model = build_model(config)
-            t0 = time.perf_counter()
-            result = fit(model, config, train, val, fit_options, dev)
-            probs = Predictor(model, config, dev, batch_nt=max(options.batch_nt, 1)).predict(
-                test.sequences, test.structures, nt_lengths=test.nt_lengths)
-            info = {"model": model_name, "fold": k + 1, "seed": seed, "n_train": len(train),
-                    "n_val": 0 if val is None else len(val), "n_test": len(test), "epochs": len(result.history),
-                    "best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "lr": result.lr,
-                    "val_loss": result.best.val_loss, "seconds": round(time.perf_counter() - t0, 2)}
-            info_path.parent.mkdir(parents=True, exist_ok=True)
-            save_checkpoint(ckpt, model, config, fractions, {"data_sha256": data_sha, **info}, force=True)
-            _write_text(info_path, json.dumps(info, indent=2) + "\n")
-            _write_text(tsv, "\t".join(["id", *fractions]) + "\n" + "".join(
-                f"{ids[i]}\t" + "\t".join(f"{v:.6f}" for v in p) + "\n" for i, p in zip(test_idx, probs)))
+            info = _run_part(out, setup, options, model_name, k, dev)
             summary.trained.append((model_name, k + 1))
             if on_part:
                 on_part(model_name, k + 1, "done", info)
-
     missing = [(m, k + 1) for m in options.models for k in range(options.folds) if not _part_paths(out, m, k)[0].exists()]
-    if fold is not None or missing:
-        summary.seconds = time.perf_counter() - started
-        return summary
+    if fold is None and not missing:
+        predictions = _collect_predictions(out, setup, options)
+        _write_reports(out, setup, options, predictions, summary)
+    summary.seconds = time.perf_counter() - started
+    return summary
 
+
+def _load(cache_path: str | os.PathLike, out: Path, options: CVOptions, fold: int | None) -> _CVData:
+    """Check the options against the cache, open (or resume) the run dir, read the data."""
+    with Cache(cache_path) as cache:
+        if fold is not None and not 1 <= fold <= options.folds:
+            raise RNATrackerError(f"--fold must be between 1 and --folds ({options.folds})")
+        n = len(cache)
+        if n < options.folds:
+            raise RNATrackerError(f"--folds {options.folds} is more than the {n} transcripts in the cache")
+        configs, provenance = {}, {}
+        for m in options.models:
+            config = default_config(m, len(cache.fractions),
+                                    encoding="seq" if m in SEQUENCE_FEATURE_ARCHS else options.encoding,
+                                    mode=options.mode, max_len=options.max_len, length_feature=options.length_feature,
+                                    length_prior=options.length_prior)
+            check_input_width(config["mode"], config["max_len"], build_model(config).min_length)
+            configs[m], provenance[m] = data_metadata(cache, config)
+        encodings = {c["encoding"]: get_encoding(c["encoding"]) for c in configs.values()}
+        _open_run(out, cache, options)
+        return _CVData(
+            configs=configs, provenance=provenance, folds=_folds(out, cache, options), fractions=list(cache.fractions),
+            groups=cache.groups, data={name: load_training_set(cache, e) for name, e in encodings.items()},
+            ids=list(cache.ids), targets=np.asarray(cache.targets, dtype=np.float64),
+        )
+
+
+def _run_part(out: Path, setup: _CVData, options: CVOptions, model_name: str, k: int, dev) -> dict:
+    """Train ``model_name`` without fold ``k`` (0-based), predict fold ``k``, write the part
+    (checkpoint, summary, then the predictions that mark it done). Returns the summary."""
+    tsv, info_path, ckpt = _part_paths(out, model_name, k)
+    seed = options.seed * 1000 + k
+    test_idx = np.flatnonzero(setup.folds == k)
+    train_all = np.flatnonzero(setup.folds != k)
+    rel_train, rel_val = split_validation(len(train_all), options.val_fraction, seed,
+                                          None if setup.groups is None else setup.groups[train_all])
+    config = setup.configs[model_name]
+    full = setup.data[config["encoding"]]
+    train = full.subset(train_all[rel_train])
+    val = full.subset(train_all[rel_val]) if len(rel_val) else None
+    test = full.subset(test_idx)
+    fit_options = FitOptions(epochs=options.epochs, batch_size=options.batch_size, batch_nt=options.batch_nt,
+                             lr=options.lr, patience=options.patience, seed=seed, clip_norm=options.clip_norm,
+                             ema=options.ema, warmup=options.warmup, min_epochs=options.min_epochs)
+    seed_everything(seed)
+    model = build_model(config)
+    t0 = time.perf_counter()
+    result = fit(model, config, train, val, fit_options, dev)
+    probs = Predictor(model, config, dev, batch_nt=max(options.batch_nt, 1)).predict(
+        test.sequences, test.structures, nt_lengths=test.nt_lengths)
+    info = {"model": model_name, "fold": k + 1, "seed": seed, "n_train": len(train),
+            "n_val": 0 if val is None else len(val), "n_test": len(test), "epochs": len(result.history),
+            "best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "lr": result.lr,
+            "val_loss": result.best.val_loss, "seconds": round(time.perf_counter() - t0, 2)}
+    info_path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(ckpt, model, config, setup.fractions, {**setup.provenance[model_name], **info}, force=True)
+    _write_text(info_path, json.dumps(info, indent=2) + "\n")
+    _write_text(tsv, "\t".join(["id", *setup.fractions]) + "\n" + "".join(
+        f"{setup.ids[i]}\t" + "\t".join(f"{v:.6f}" for v in p) + "\n" for i, p in zip(test_idx, probs)))
+    return info
+
+
+def _collect_predictions(out: Path, setup: _CVData, options: CVOptions) -> dict[str, np.ndarray]:
+    """Out-of-fold predictions per model (float64 (N, F), cache order); writes predictions/."""
     predictions: dict[str, np.ndarray] = {}
+    ids, fractions = setup.ids, setup.fractions
     position = {rid: i for i, rid in enumerate(ids)}
     (out / "predictions").mkdir(exist_ok=True)
     for model_name in options.models:
@@ -269,19 +300,24 @@ def run_cv(
             raise RNATrackerError(f"out-of-fold predictions of {model_name} do not cover every transcript (run dir damaged?)")
         predictions[model_name] = pred
         _write_text(out / "predictions" / f"{model_name}.tsv", "\t".join(["id", "fold", *fractions]) + "\n" + "".join(
-            f"{rid}\t{folds[i] + 1}\t" + "\t".join(f"{v:.6f}" for v in pred[i]) + "\n" for i, rid in enumerate(ids)))
+            f"{rid}\t{setup.folds[i] + 1}\t" + "\t".join(f"{v:.6f}" for v in pred[i]) + "\n" for i, rid in enumerate(ids)))
+    return predictions
+
+
+def _write_reports(out: Path, setup: _CVData, options: CVOptions, predictions: dict[str, np.ndarray],
+                   summary: CVSummary) -> None:
+    """metrics.tsv, table.tsv, comparisons.tsv and plots/; fills the summary's tables."""
+    targets, fractions, models = setup.targets, setup.fractions, list(options.models)
     rows = report.metric_rows(targets, predictions, fractions)
-    table = report.pearson_table(rows, fractions, list(options.models))
+    table = report.pearson_table(rows, fractions, models)
     comparisons = report.comparison_rows(targets, predictions, fractions, n_boot=options.n_boot, seed=options.seed)
     for name, writer, payload in (("metrics.tsv", report.write_metrics, rows),
                                   ("comparisons.tsv", report.write_comparisons, comparisons)):
         with atomic_path(out / name, force=True) as tmp:
             writer(tmp, payload)
     with atomic_path(out / "table.tsv", force=True) as tmp:
-        report.write_table(tmp, table, list(options.models))
+        report.write_table(tmp, table, models)
     report.write_plots(out / "plots", targets, predictions, fractions, table)
     summary.complete = True
     summary.table = table
     summary.comparisons = comparisons
-    summary.seconds = time.perf_counter() - started
-    return summary
