@@ -36,7 +36,9 @@ from rnatracker_cli.interpret.zipcodes import (
 )
 from rnatracker_cli.io.atomic import check_output, open_output
 from rnatracker_cli.interpret.progress import Progress, TranscriptResult, file_sha256
-from rnatracker_cli.io.bed import TranscriptIndex, ZipcodeRecord, format_bedgraph, genomic_blocks, project_track, write_bed
+from rnatracker_cli.io.bed import (
+    TranscriptIndex, ZipcodeRecord, format_bedgraph, genomic_blocks, project_track, sidecar_path, write_bed,
+)
 from rnatracker_cli.io.fasta import read_fasta
 from rnatracker_cli.io.gtf import TranscriptModel
 from rnatracker_cli.io.tables import strip_version
@@ -117,6 +119,7 @@ class ScanSummary:
     method: str = ""
     model: str = ""
     max_len: int | None = None
+    sidecar: str | None = None  # where the BED12's extra columns went (genomic output)
 
 
 def parse_ids(ids: str | None, ids_file: str | None) -> list[str] | None:
@@ -168,11 +171,14 @@ class _Selection:
 def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = None, gtf: str | None = None,
                ids: list[str] | None = None, options: ScanOptions | None = None, device: str = "auto",
                force: bool = False, on_skip: Callable[[TranscriptResult], None] | None = None,
-               on_transcript: Callable[[TranscriptResult], None] | None = None) -> ScanSummary:
+               on_transcript: Callable[[TranscriptResult], None] | None = None,
+               sidecar: str | None = None) -> ScanSummary:
     """Scan every (selected) transcript of ``fasta``; write the BED to ``out`` (``-`` = stdout).
 
-    track: bedGraph of per-nucleotide KL; gtf: project BED rows (BED12+4) and the track to
-    genomic coordinates. Outputs are checked before any work and written atomically at the
+    track: bedGraph of per-nucleotide KL; gtf: project BED rows (standard BED12) and the track
+    to genomic coordinates; the BED12's extra columns go to ``sidecar`` (default
+    :func:`~rnatracker_cli.io.bed.sidecar_path` of ``out``; none when ``out`` is stdout and
+    no sidecar is given). Outputs are checked before any work and written atomically at the
     end; with ``out`` a file, finished transcripts are kept in ``OUT.part`` so an interrupted
     run resumes (:mod:`rnatracker_cli.interpret.progress`). on_skip/on_transcript: called
     for each skipped / scanned transcript.
@@ -187,9 +193,17 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
         raise RNATrackerError("--track and --out cannot both be stdout")
     if track is not None and str(track) == str(out):
         raise RNATrackerError("--track and --out must be different files")
+    if sidecar is not None and gtf is None:
+        raise RNATrackerError("--sidecar is for genomic output (--gtf): transcript-coordinate BEDs keep their extra columns")
+    if gtf is not None and sidecar is None and str(out) != "-":
+        sidecar = str(sidecar_path(out))
+    if sidecar is not None and str(sidecar) in {str(out), str(track)}:
+        raise RNATrackerError("--sidecar must differ from --out and --track")
     check_output(out, force)
     if track is not None:
         check_output(track, force)
+    if sidecar is not None:
+        check_output(sidecar, force)
     selection = _Selection(ids)
     where = "<stdin>" if str(fasta) == "-" else str(fasta)
     if ids is not None and str(fasta) != "-":
@@ -215,7 +229,7 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
         signature = {"model_sha256": file_sha256(loaded.path), "settings": options.describe(False),
                      "fractions": ",".join(fractions), "track": track is not None}
         progress = Progress(out, signature, force)
-    summary = ScanSummary(device=str(dev), model=str(loaded.path), max_len=config.get("max_len"))
+    summary = ScanSummary(device=str(dev), model=str(loaded.path), max_len=config.get("max_len"), sidecar=sidecar)
     results: list[TranscriptResult] = []
     models: dict[str, TranscriptModel] = {}
     started = time.perf_counter()
@@ -263,7 +277,8 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
         with contextlib.ExitStack() as stack:
             handle = stack.enter_context(open_output(out, force))
             track_handle = stack.enter_context(open_output(track, force)) if track is not None else None
-            write_bed(handle, records, bed12=index is not None, comment=comment)
+            extra = stack.enter_context(open_output(sidecar, force)) if sidecar is not None else None
+            write_bed(handle, records, bed12=index is not None, comment=comment, sidecar=extra)
             if track_handle is not None:
                 _write_track(track_handle, tracks)
         finished = True

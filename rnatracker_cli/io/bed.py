@@ -4,11 +4,18 @@ Zipcode BED, transcript coordinates (BED6+4)::
 
     chrom start end name score strand kl_peak fraction direction deltas
 
-Zipcode BED, genomic coordinates with ``--gtf`` (BED12+4, every row, one block per exon
-the region touches)::
+Zipcode BED, genomic coordinates with ``--gtf``: standard BED12 (exactly 12 columns, one
+block per exon the region touches), so that bedtools (``-split``), bedToBigBed and IGV read
+the blocks; the four extra columns go to a sidecar TSV (:func:`sidecar_path`)::
 
-    chrom start end name score strand thickStart thickEnd itemRgb blockCount blockSizes
-    blockStarts kl_peak fraction direction deltas
+    chrom start end name score strand thickStart thickEnd itemRgb blockCount blockSizes blockStarts
+
+    sidecar, header line then one row per BED row, in the same order:
+    name chrom start end kl_peak fraction direction deltas
+
+(bedtools 2.30 takes a BED with more than 12 columns for a BED6+ file and ignores its blocks.)
+A name (``ID:FRACTION:DIRECTION``) can repeat within a transcript, so the sidecar carries
+``chrom start end`` too: ``(name, chrom, start, end)`` identifies a row.
 
 bedGraph: ``chrom start end value``. Numbers: ``kl_peak`` and bedGraph values ``%.6g``;
 ``deltas`` comma-separated ``%.6g``, one per fraction in model order. Rows are sorted by
@@ -18,8 +25,10 @@ with one ``#`` comment line holding the run's settings (bedtools and pandas skip
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -30,8 +39,9 @@ from rnatracker_cli.io.tables import strip_version
 BED_COLUMNS = ("chrom", "start", "end", "name", "score", "strand", "kl_peak", "fraction", "direction", "deltas")
 BED12_COLUMNS = (
     "chrom", "start", "end", "name", "score", "strand", "thickStart", "thickEnd", "itemRgb", "blockCount",
-    "blockSizes", "blockStarts", "kl_peak", "fraction", "direction", "deltas",
+    "blockSizes", "blockStarts",
 )
+SIDECAR_COLUMNS = ("name", "chrom", "start", "end", "kl_peak", "fraction", "direction", "deltas")
 BEDGRAPH_COLUMNS = ("chrom", "start", "end", "value")
 
 
@@ -66,12 +76,26 @@ def format_bed6(rec: ZipcodeRecord) -> str:
 
 
 def format_bed12(rec: ZipcodeRecord) -> str:
-    """One BED12+4 line; ``rec.blocks`` must cover ``[start, end)`` from its first to last block."""
+    """One standard 12-column BED12 line; ``rec.blocks`` must cover ``[start, end)`` from its
+    first to last block. The extra columns go to the sidecar (:func:`format_sidecar`)."""
     blocks = rec.blocks if rec.blocks else [(rec.start, rec.end)]
     sizes = ",".join(str(e - s) for s, e in blocks)
     offsets = ",".join(str(s - rec.start) for s, _ in blocks)
     return (f"{rec.chrom}\t{rec.start}\t{rec.end}\t{rec.name}\t{rec.score}\t{rec.strand}\t{rec.start}\t{rec.end}\t0\t"
-            f"{len(blocks)}\t{sizes}\t{offsets}\t{_extras(rec)}\n")
+            f"{len(blocks)}\t{sizes}\t{offsets}\n")
+
+
+def format_sidecar(rec: ZipcodeRecord) -> str:
+    """One sidecar row (:data:`SIDECAR_COLUMNS`) of a BED12 row."""
+    return f"{rec.name}\t{rec.chrom}\t{rec.start}\t{rec.end}\t{_extras(rec)}\n"
+
+
+def sidecar_path(bed: str | os.PathLike) -> Path:
+    """Where the extra columns of a genomic BED go: ``OUT.bed`` → ``OUT.extra.tsv``; a name
+    not ending in ``.bed`` gets ``.extra.tsv`` appended (``z.txt`` → ``z.txt.extra.tsv``)."""
+    bed = Path(bed)
+    stem = bed.name[:-4] if bed.name.lower().endswith(".bed") and len(bed.name) > 4 else bed.name
+    return bed.with_name(stem + ".extra.tsv")
 
 
 def format_bedgraph(chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> str:
@@ -80,14 +104,23 @@ def format_bedgraph(chrom: str, starts: np.ndarray, ends: np.ndarray, values: np
         np.asarray(starts).tolist(), np.asarray(ends).tolist(), np.asarray(values).tolist()))
 
 
-def write_bed(handle, records: Iterable[ZipcodeRecord], bed12: bool, comment: str | None = None) -> int:
-    """Write records sorted by (chrom, start, end, name) to an open text handle; returns the count."""
+def write_bed(handle, records: Iterable[ZipcodeRecord], bed12: bool, comment: str | None = None,
+              sidecar=None) -> int:
+    """Write records sorted by (chrom, start, end, name) to an open text handle; returns the count.
+
+    bed12: standard 12-column rows (else BED6+4). sidecar: open text handle for the extra
+    columns of BED12 rows (header + rows in the BED's order); None writes no extras.
+    """
     rows = sorted(records, key=ZipcodeRecord.sort_key)
     if comment:
         handle.write("#" + comment.replace("\n", " ") + "\n")
     fmt = format_bed12 if bed12 else format_bed6
     for rec in rows:
         handle.write(fmt(rec))
+    if bed12 and sidecar is not None:
+        sidecar.write("\t".join(SIDECAR_COLUMNS) + "\n")
+        for rec in rows:
+            sidecar.write(format_sidecar(rec))
     return len(rows)
 
 
