@@ -69,7 +69,9 @@ def scan_zipcodes(
 
     limit_kernel_cache()  # the fast path's LSTM runs on a new length almost every batch
     con = console(quiet)
-    with cli_errors(debug):
+    kept = ("nothing is kept when the BED goes to stdout" if out == "-" else
+            f"finished transcripts are kept in {out}.part; run the same command again to resume")
+    with cli_errors(debug, interrupted=kept):
         options = ScanOptions(window=window, stride=stride, min_kl=min_kl, merge_gap=merge_gap, min_support=min_support, score_cap=score_cap,
                               mask=mask, repeats=repeats, seed=seed, method=method, batch_size=batch_size)
         selected = parse_ids(ids, ids_file)

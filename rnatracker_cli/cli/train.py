@@ -50,7 +50,9 @@ def train(
 
     con = console(quiet)
     limit_kernel_cache()
-    with cli_errors(debug):
+    kept = (f"{out}.partial keeps the best checkpoint so far and log.tsv ({out} is untouched); "
+            "train does not resume: run again with --force to start over")
+    with cli_errors(debug, interrupted=kept):
         model_options = ModelOptions(arch=arch, encoding=encoding, mode=mode, max_len=max_len, length_feature=length_feature)
         fit_options = FitOptions(epochs=epochs, batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, seed=seed, bf16=bf16,
                                  clip_norm=clip_norm)

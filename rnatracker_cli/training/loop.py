@@ -116,10 +116,13 @@ def _normalization_batches(model, config, data: TrainingSet, device, batch_nt: i
 
 def fit(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | None, options: FitOptions,
         device: torch.device, on_epoch: Callable[[EpochRecord, bool], None] | None = None,
-        on_batch: Callable[[int, int], None] | None = None) -> FitResult:
+        on_batch: Callable[[int, int], None] | None = None,
+        on_best: Callable[[nn.Module, int], None] | None = None) -> FitResult:
     """Train ``model`` in place (seeded by ``options.seed``); returns the history.
 
-    on_epoch(record, is_best) after each epoch; on_batch(done, total) after each step.
+    on_epoch(record, is_best) after each epoch; on_batch(done, total) after each step;
+    on_best(model, epoch) when an epoch is the best so far, before on_epoch (e.g. to save
+    the weights as training goes, so that a crash keeps them).
     The weights of the best epoch (lowest validation loss; the last epoch without a
     validation split) are loaded back into ``model`` before returning.
     """
@@ -180,6 +183,8 @@ def fit(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | N
         if is_best:
             best_loss, waited, result.best_epoch = monitored, 0, epoch
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            if on_best is not None:
+                on_best(model, epoch)
         else:
             waited += 1
         if on_epoch is not None:

@@ -1,0 +1,175 @@
+"""Clean stops on SIGTERM/SIGINT (cluster time limits): real signals sent to real subprocesses.
+
+Each test starts ``python -m rnatracker_cli …`` on tiny data with settings that keep it busy,
+waits until it has finished some work, signals it, and checks the exit code, the message, what
+was kept and that the next run resumes (cv, scan) or that the previous run is untouched (train).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnatracker_cli.io.cache import write_cache
+from rnatracker_cli.model import build_model, default_config
+from rnatracker_cli.model.checkpoint import load_model, save_checkpoint
+from rnatracker_cli.simulate import simulate_dataset
+from rnatracker_cli.utils.signals import Interrupted, stop_on_signals
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory):
+    d = simulate_dataset(n=16, seed=5, max_length=600)
+    path = tmp_path_factory.mktemp("interrupt") / "tiny.h5"
+    write_cache(path, ids=d.ids, sequences=d.sequences, targets=d.targets, fractions=d.fractions, genes=d.genes)
+    return path
+
+
+def _start(*args) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "rnatracker_cli", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _signal_when(proc: subprocess.Popen, ready, signum=signal.SIGTERM, timeout=120.0) -> tuple[int, str]:
+    """Send ``signum`` once ``ready()`` is true; return (exit code, stderr)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"process ended before it was signalled (rc {proc.returncode}): {err[-2000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("process never reached the state to signal")
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def _epochs_logged(log: Path) -> int:
+    try:
+        return max(0, len(log.read_text().splitlines()) - 1)
+    except FileNotFoundError:
+        return 0
+
+
+def _temp_files(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob("*") if p.name.endswith(".tmp") or ".old-" in p.name]
+
+
+def test_stop_on_signals_raises_interrupted_and_restores_handlers():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as info:
+        with stop_on_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler interrupts the sleep
+    assert info.value.exit_code == 143 and info.value.signal_name == "SIGTERM"
+    assert isinstance(info.value, KeyboardInterrupt)  # every Ctrl-C cleanup path applies
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_train_sigterm_keeps_previous_run_and_best_checkpoint(runner, tiny_cache, tmp_path):
+    from rnatracker_cli.cli.app import app
+
+    out = tmp_path / "run"
+    first = runner.invoke(app, ["train", str(tiny_cache), "--out", str(out), "--arch", "kmer-nn", "--epochs", "1", "--quiet"])
+    assert first.exit_code == 0, first.output
+    previous = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(previous) == ["config.json", "log.tsv", "loss.png", "model.pt"]
+
+    partial = tmp_path / "run.partial"
+    proc = _start("train", tiny_cache, "--out", out, "--force", "--epochs", 100000, "--patience", 0,
+                  "--batch-size", 4, "--quiet")
+    rc, err = _signal_when(proc, lambda: _epochs_logged(partial / "log.tsv") >= 1)
+    assert rc == 143, err
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("error: interrupted by SIGTERM") and "run.partial" in lines[-1], err
+    assert "Traceback" not in err
+    # The previous run is untouched: --force replaces it only when the new run has finished.
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == previous
+    # The interrupted run keeps its log and its best checkpoint so far (loadable as it is).
+    assert {"config.json", "log.tsv", "model.pt"} <= {p.name for p in partial.iterdir()}
+    loaded = load_model(partial / "model.pt")
+    assert loaded.training["complete"] is False and 1 <= loaded.training["best_epoch"] <= _epochs_logged(partial / "log.tsv")
+    assert _temp_files(tmp_path) == []
+    # The next run must not silently discard it.
+    partial.rename(tmp_path / "new.partial")
+    refused = runner.invoke(app, ["train", str(tiny_cache), "--out", str(tmp_path / "new"), "--epochs", "1"])
+    assert refused.exit_code == 1 and "new.partial holds an interrupted run" in refused.stderr
+    assert (tmp_path / "new.partial" / "model.pt").exists() and not (tmp_path / "new").exists()
+
+
+def test_train_force_replaces_the_run_only_at_the_end(tiny_cache, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    (out / "loss.png").write_bytes(b"old plot")
+    from rnatracker_cli.training.loop import FitOptions
+    from rnatracker_cli.training.run import ModelOptions, partial_dir, train_run
+
+    seen = []
+
+    def on_epoch(record, is_best):
+        # While training, the new run lives in OUT.partial and OUT still holds the old files.
+        seen.append(sorted(p.name for p in out.iterdir()))
+        assert (partial_dir(out) / "model.pt").exists()
+
+    train_run(tiny_cache, out, ModelOptions(arch="kmer-nn"), FitOptions(epochs=2, batch_size=4), force=True,
+              on_epoch=on_epoch)
+    assert seen == [["loss.png", "notes.txt"]] * 2
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "log.tsv", "loss.png", "model.pt", "notes.txt"]
+    assert (out / "notes.txt").read_text() == "mine\n" and (out / "loss.png").read_bytes() != b"old plot"
+    assert not partial_dir(out).exists() and _temp_files(tmp_path) == []
+    assert "complete" not in load_model(out / "model.pt").training
+
+
+def test_cv_sigterm_keeps_finished_parts_and_resumes(tiny_cache, tmp_path):
+    from rnatracker_cli.evaluation.cv import CVOptions, run_cv
+
+    out = tmp_path / "cv"
+    args = ("--models", "rnatracker", "--folds", 2, "--epochs", 15, "--patience", 0, "--batch-size", 4)
+    proc = _start("cv", tiny_cache, "--out", out, *args, "--quiet")
+    rc, err = _signal_when(proc, lambda: (out / "parts" / "rnatracker" / "fold1.tsv").exists())
+    assert rc == 143 and "error: interrupted by SIGTERM" in err and "run the same command again" in err, err
+    assert not (out / "parts" / "rnatracker" / "fold2.tsv").exists() and _temp_files(out) == []
+    options = CVOptions(models=["rnatracker"], folds=2, epochs=15, patience=0, batch_size=4)
+    again = run_cv(tiny_cache, out, options, fold=1)
+    assert again.skipped == [("rnatracker", 1)] and again.trained == []
+
+
+def test_scan_sigint_keeps_finished_transcripts_and_resumes(sim_dir, tmp_path):
+    from rnatracker_cli.interpret.scan import ScanOptions, scan_fasta
+
+    torch.manual_seed(3)
+    config = default_config("rnatracker", 4)
+    model = tmp_path / "model.pt"
+    save_checkpoint(model, build_model(config), config, ["cytosol", "nuclear", "membrane", "insoluble"], {"seed": 3})
+    out, part = tmp_path / "z.bed", tmp_path / "z.bed.part"
+
+    def committed() -> int:
+        try:
+            return sum(line[:2] in ("D\t", "S\t") for line in part.read_text().splitlines())
+        except FileNotFoundError:
+            return 0
+
+    proc = _start("scan-zipcodes", model, sim_dir / "transcripts.fa", "--out", out, "--stride", 1,
+                  "--min-kl", "0.0001", "--quiet")
+    rc, err = _signal_when(proc, lambda: committed() >= 2, signum=signal.SIGINT)
+    assert rc == 130 and "error: interrupted by SIGINT" in err and "z.bed.part" in err, err
+    assert not out.exists() and committed() >= 2 and _temp_files(tmp_path) == []
+    done = committed()
+    ids = [line.split("\t")[1] for line in part.read_text().splitlines() if line[:2] in ("D\t", "S\t")]
+    s = scan_fasta(str(model), str(sim_dir / "transcripts.fa"), str(out), ids=ids[:done],
+                   options=ScanOptions(stride=1, min_kl=0.0001))
+    assert s.resumed == done and out.exists() and not part.exists()
