@@ -94,6 +94,8 @@ def _summary(con, s) -> None:
         table.add_row("next", f"when all shards are done: rnatracker fold {s.path}")
     else:
         table.add_row("status", "complete" if s.complete else f"{s.remaining:,} transcripts left (run again to resume)")
+        if s.structure_sha256:
+            table.add_row("structure sha256", s.structure_sha256)
     con.print(table)
 
 

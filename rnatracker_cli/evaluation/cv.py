@@ -104,7 +104,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _fingerprint(cache: Cache, options: CVOptions) -> dict:
-    return {"data_sha256": cache.content_sha256, "fractions": list(cache.fractions), "options": asdict(options)}
+    return {**cache.identity, "fractions": list(cache.fractions), "options": asdict(options)}
 
 
 def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
@@ -118,6 +118,9 @@ def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
             raise RNATrackerError(f"{config_path} is not a CV config (corrupt?)") from None
         if have.get("data_sha256") != wanted["data_sha256"]:
             raise RNATrackerError(f"{out} holds a CV run on another cache ({have.get('cache')}); use another --out")
+        if "structure_sha256" in have and have["structure_sha256"] != wanted["structure_sha256"]:
+            raise RNATrackerError(f"{out} holds a CV run on this cache as it was folded before (its structure "
+                                  "has changed since: folded again?); use another --out")
         # Options added later, with the value that reproduces the runs made before them.
         old, new = {"clip_norm": 0.0, **have.get("options", {})}, wanted["options"]
         # Models are independent parts on shared folds: a run can be extended with more.

@@ -202,6 +202,7 @@ def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_optio
         provenance = {"cache": str(Path(cache_path).resolve()), "data_sha256": cache.content_sha256}
         if encoding.needs_structure:  # `predict` folds new transcripts with the same settings
             provenance["structure_params"] = cache.structure_params
+            provenance["structure_sha256"] = cache.structure_sha256
     train, val = data.subset(train_idx), (data.subset(val_idx) if len(val_idx) else None)
     n_val = 0 if val is None else len(val)
     work = make_run_dir(out, force)
