@@ -8,7 +8,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from rnatracker_cli.io.bed import BED12_COLUMNS, SIDECAR_COLUMNS, ZipcodeRecord, sidecar_path, write_bed
+from rnatracker_cli.errors import InputError
+from rnatracker_cli.io.bed import BED12_COLUMNS, SIDECAR_COLUMNS, ZipcodeRecord, read_zipcode_bed, sidecar_path, write_bed
 
 bedtools = shutil.which("bedtools")
 needs_bedtools = pytest.mark.skipif(bedtools is None, reason="bedtools not installed (CI installs it)")
@@ -74,3 +75,40 @@ def test_bedtools_bed12tobed6_gives_the_blocks(tmp_path):
     rows = _bedtools("bed12tobed6", "-i", bed)
     assert [(r[0], int(r[1]), int(r[2]), r[3], r[5]) for r in rows] == [
         ("chr1", s, e, "SIMT00000001:cytosol:enhancing", "-") for s, e in BLOCKS]
+
+
+def test_zipcode_bed_round_trip(tmp_path):
+    """read_zipcode_bed gives back what write_bed wrote: BED12 + sidecar, and BED6+4."""
+    genomic = [_record(), _record("SIMT00000001:cytosol:enhancing", blocks=[(2000, 2100)])]  # same name twice
+    bed, extra = _write(tmp_path, genomic)
+    back = read_zipcode_bed(bed)  # the sidecar is found by its path rule
+    assert [(r.chrom, r.start, r.end, r.name, r.score, r.strand, r.blocks, r.fraction, r.direction) for r in back] == [
+        (r.chrom, r.start, r.end, r.name, r.score, r.strand, r.blocks, r.fraction, r.direction) for r in genomic]
+    for got, want in zip(back, genomic):
+        assert got.kl_peak == pytest.approx(want.kl_peak, rel=1e-5)
+        np.testing.assert_allclose(got.deltas, want.deltas, rtol=1e-5)
+    extra.unlink()
+    bare = read_zipcode_bed(bed)
+    assert [r.blocks for r in bare] == [r.blocks for r in genomic] and np.isnan(bare[0].kl_peak)
+    tx = [ZipcodeRecord("T1", 5, 80, "T1:nuclear:repressive", 40, "+", 0.002, "nuclear", "repressive",
+                        np.array([-0.001, 0.001]))]
+    with open(tmp_path / "t.bed", "w") as handle:
+        write_bed(handle, tx, bed12=False, comment="transcript coordinates")
+    (row,) = read_zipcode_bed(tmp_path / "t.bed")
+    assert (row.chrom, row.start, row.end, row.direction, row.blocks) == ("T1", 5, 80, "repressive", None)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("chr1\t10\t5\tn\t0\t+\t0.1\tcytosol\tenhancing\t0.1", "end 5 is not after start 10"),
+    ("chr1\t0\t50\tn\t0\t+\t0\t0\t0\t2\t10,10\t0,20", "blocks do not span start to end"),
+    ("chr1\t0\t50\tn\t0\t+\t0\t50\t0\t2\t30,30\t0,20", "overlapping"),
+    ("chr1\t0\t50\tn\t0\t+\t0\t50\t0\t2\t10\t0,40", "blockSizes lists 1 values"),
+    ("chr1\t0\t50\tn\t2000\t+\t0.1\tcytosol\tenhancing\t0.1", "score 2000 is above 1000"),
+    ("chr1\t0\t50\tn\t5\t+\t0.1", "7 columns"),
+])
+def test_zipcode_bed_reader_errors_name_the_line(tmp_path, line, message):
+    path = tmp_path / "bad.bed"
+    path.write_text("#comment\n" + line + "\n")
+    with pytest.raises(InputError, match=message) as info:
+        read_zipcode_bed(path)
+    assert "line 2" in str(info.value)

@@ -26,6 +26,7 @@ with one ``#`` comment line holding the run's settings (bedtools and pandas skip
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from rnatracker_cli.errors import InputError
+from rnatracker_cli.io.fasta import open_binary
 from rnatracker_cli.io.gtf import TranscriptModel, transcript_blocks
 from rnatracker_cli.io.tables import strip_version
 
@@ -122,6 +124,138 @@ def write_bed(handle, records: Iterable[ZipcodeRecord], bed12: bool, comment: st
         for rec in rows:
             sidecar.write(format_sidecar(rec))
     return len(rows)
+
+
+# -- reading zipcode BEDs back --------------------------------------------------------------------
+
+def _lines(path: str | os.PathLike) -> list[str]:
+    where = "<stdin>" if str(path) == "-" else str(path)
+    try:
+        with open_binary(path) as handle:
+            data = handle.read()
+    except (OSError, EOFError, zlib.error) as exc:  # e.g. a truncated or corrupt gzip stream
+        raise InputError(f"{where}: cannot read: {exc}") from None
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{where}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _int(text: str, what: str, where: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"{where}: {what} {text!r} is not an integer") from None
+    if value < 0:
+        raise InputError(f"{where}: {what} {value} is negative")
+    return value
+
+
+def _float(text: str, what: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{where}: {what} {text!r} is not a number") from None
+    if not np.isfinite(value):
+        raise InputError(f"{where}: {what} {text!r} is not finite")
+    return value
+
+
+def _int_list(text: str, count: int, what: str, where: str) -> list[int]:
+    items = text.rstrip(",").split(",") if text.strip(",") else []
+    if len(items) != count:
+        raise InputError(f"{where}: {what} lists {len(items)} values, blockCount is {count}")
+    return [_int(v, what, where) for v in items]
+
+
+def _extras_from(fields: list[str], where: str) -> tuple[float, str, str, np.ndarray]:
+    kl_peak, fraction, direction, deltas = fields
+    if direction not in ("enhancing", "repressive"):
+        raise InputError(f"{where}: direction {direction!r} is neither enhancing nor repressive")
+    if not fraction:
+        raise InputError(f"{where}: empty fraction")
+    values = [_float(v, "delta", where) for v in deltas.split(",")] if deltas else []
+    return _float(kl_peak, "kl_peak", where), fraction, direction, np.array(values, dtype=np.float64)
+
+
+def _bed_fields(fields: list[str], where: str) -> tuple[str, int, int, str, int, str]:
+    chrom, start, end, name, score, strand = fields[:6]
+    if not chrom or not name:
+        raise InputError(f"{where}: empty chrom or name")
+    lo, hi = _int(start, "start", where), _int(end, "end", where)
+    if hi <= lo:
+        raise InputError(f"{where}: end {hi} is not after start {lo}")
+    points = _int(score, "score", where)
+    if points > 1000:
+        raise InputError(f"{where}: score {points} is above 1000")
+    if strand not in ("+", "-", "."):
+        raise InputError(f"{where}: strand {strand!r} is not +, - or .")
+    return chrom, lo, hi, name, points, strand
+
+
+def _blocks(fields: list[str], start: int, end: int, where: str) -> list[tuple[int, int]]:
+    count = _int(fields[9], "blockCount", where)
+    if count < 1:
+        raise InputError(f"{where}: blockCount must be at least 1")
+    sizes = _int_list(fields[10], count, "blockSizes", where)
+    offsets = _int_list(fields[11], count, "blockStarts", where)
+    blocks = [(start + o, start + o + n) for o, n in zip(offsets, sizes)]
+    if offsets[0] != 0 or blocks[-1][1] != end:
+        raise InputError(f"{where}: blocks do not span start to end")
+    for (a, b), (c, _) in zip(blocks, blocks[1:] + [(end, end)]):
+        if b <= a or c < b:
+            raise InputError(f"{where}: blocks are empty, overlapping or out of order")
+    return blocks
+
+
+def read_zipcode_bed(path: str | os.PathLike, sidecar: str | os.PathLike | None = None) -> list[ZipcodeRecord]:
+    """Read a zipcode BED as ``scan-zipcodes`` writes it, in file order.
+
+    Rows of 10 columns are BED6+4 (transcript coordinates); rows of 12 columns are BED12
+    (genomic), whose extra columns are taken from ``sidecar`` (default
+    :func:`sidecar_path` of ``path`` when that file exists). BED12 rows without a sidecar
+    get ``kl_peak`` NaN, empty fraction and direction, and no deltas. Blank lines and lines
+    starting with ``#``, ``track`` or ``browser`` are skipped; plain or gzipped; ``-`` is
+    stdin. Anything else malformed raises :class:`InputError` naming the line.
+    """
+    where_file = "<stdin>" if str(path) == "-" else str(path)
+    if sidecar is None and str(path) != "-" and sidecar_path(path).is_file():
+        sidecar = sidecar_path(path)
+    extras: dict[tuple[str, str, int, int], tuple] | None = None
+    if sidecar is not None:
+        extras = {}
+        lines = _lines(sidecar)
+        if not lines or lines[0].split("\t") != list(SIDECAR_COLUMNS):
+            raise InputError(f"{sidecar}: not a zipcode sidecar (header {', '.join(SIDECAR_COLUMNS)} expected)")
+        for lineno, line in enumerate(lines[1:], 2):
+            where = f"{sidecar}: line {lineno}"
+            fields = line.split("\t")
+            if len(fields) != len(SIDECAR_COLUMNS):
+                raise InputError(f"{where}: {len(fields)} columns, expected {len(SIDECAR_COLUMNS)}")
+            key = (fields[0], fields[1], _int(fields[2], "start", where), _int(fields[3], "end", where))
+            extras[key] = _extras_from(fields[4:], where)
+    records = []
+    for lineno, line in enumerate(_lines(path), 1):
+        if not line.strip() or line.startswith(("#", "track", "browser")):
+            continue
+        where = f"{where_file}: line {lineno}"
+        fields = line.split("\t")
+        if len(fields) not in (len(BED_COLUMNS), len(BED12_COLUMNS)):
+            raise InputError(f"{where}: {len(fields)} columns; a zipcode BED has {len(BED_COLUMNS)} (BED6+4) "
+                             f"or {len(BED12_COLUMNS)} (BED12)")
+        chrom, start, end, name, score, strand = _bed_fields(fields, where)
+        if len(fields) == len(BED_COLUMNS):
+            records.append(ZipcodeRecord(chrom, start, end, name, score, strand, *_extras_from(fields[6:], where)))
+            continue
+        blocks = _blocks(fields, start, end, where)
+        if extras is None:
+            extra = (float("nan"), "", "", np.zeros(0))
+        else:
+            extra = extras.get((name, chrom, start, end))
+            if extra is None:
+                raise InputError(f"{where}: {name} ({chrom}:{start}-{end}) is not in the sidecar {sidecar}")
+        records.append(ZipcodeRecord(chrom, start, end, name, score, strand, *extra, blocks=blocks))
+    return records
 
 
 # -- genomic projection -------------------------------------------------------------------------
