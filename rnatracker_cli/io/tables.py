@@ -60,7 +60,11 @@ def _read_frame(path: str | os.PathLike) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot parse localization table: {exc}") from None
     # pandas renames repeated names (a, a.1): check the header as written, after stripping.
-    header = next(csv.reader(io.StringIO(first.decode("utf-8", errors="replace")), delimiter=sep), [])
+    line = (first.decode("utf-8", errors="replace").splitlines() or [""])[0]
+    try:
+        header = next(csv.reader([line], delimiter=sep), [])
+    except csv.Error:
+        header = line.split(sep)
     names = [c.strip() for c in header]
     repeated = sorted({c for c in names if names.count(c) > 1})
     if repeated:
