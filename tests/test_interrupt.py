@@ -173,3 +173,28 @@ def test_scan_sigint_keeps_finished_transcripts_and_resumes(sim_dir, tmp_path):
     s = scan_fasta(str(model), str(sim_dir / "transcripts.fa"), str(out), ids=ids[:done],
                    options=ScanOptions(stride=1, min_kl=0.0001))
     assert s.resumed == done and out.exists() and not part.exists()
+
+
+def test_fold_sigterm_leaves_the_cache_untouched_and_resumes(tmp_path):
+    import numpy as np
+
+    from rnatracker_cli.io.cache import Cache
+    from rnatracker_cli.structure import fold_sequence
+    from rnatracker_cli.structure.fold import fold_cache
+    from rnatracker_cli.structure.shards import part_path
+
+    rng = np.random.default_rng(2)
+    seqs = [rng.integers(0, 4, 700).astype(np.uint8) for _ in range(3)]
+    path = tmp_path / "f.h5"
+    write_cache(path, ids=[f"t{i}" for i in range(3)], sequences=seqs, targets=np.full((3, 2), 0.5, np.float32),
+                fractions=["cytosol", "nuclear"])
+    before = path.read_bytes()
+    proc = _start("fold", path)
+    rc, err = _signal_when(proc, part_path(path, (1, 1)).exists)
+    assert rc == 143 and "error: interrupted by SIGTERM" in err and "run the same command again" in err, err
+    assert path.read_bytes() == before and _temp_files(tmp_path) == []
+    s = fold_cache(path)
+    assert s.complete and s.already_done + s.folded == 3
+    with Cache(path) as c:
+        for i, seq in enumerate(seqs):
+            assert np.array_equal(c.structure(i), fold_sequence(seq))
