@@ -138,12 +138,12 @@ def test_cv_sigterm_keeps_finished_parts_and_resumes(tiny_cache, tmp_path):
     from rnatracker_cli.evaluation.cv import CVOptions, run_cv
 
     out = tmp_path / "cv"
-    args = ("--models", "rnatracker", "--folds", 2, "--epochs", 15, "--patience", 0, "--batch-size", 4)
+    args = ("--models", "rnatracker", "--folds", 2, "--epochs", 10, "--patience", 0, "--batch-size", 4)
     proc = _start("cv", tiny_cache, "--out", out, *args, "--quiet")
     rc, err = _signal_when(proc, lambda: (out / "parts" / "rnatracker" / "fold1.tsv").exists())
     assert rc == 143 and "error: interrupted by SIGTERM" in err and "run the same command again" in err, err
     assert not (out / "parts" / "rnatracker" / "fold2.tsv").exists() and _temp_files(out) == []
-    options = CVOptions(models=["rnatracker"], folds=2, epochs=15, patience=0, batch_size=4)
+    options = CVOptions(models=["rnatracker"], folds=2, epochs=10, patience=0, batch_size=4)
     again = run_cv(tiny_cache, out, options, fold=1)
     assert again.skipped == [("rnatracker", 1)] and again.trained == []
 
@@ -198,3 +198,35 @@ def test_fold_sigterm_leaves_the_cache_untouched_and_resumes(tmp_path):
     with Cache(path) as c:
         for i, seq in enumerate(seqs):
             assert np.array_equal(c.structure(i), fold_sequence(seq))
+
+
+def test_fit_on_best_sees_every_new_best_epoch_with_its_weights(tiny_cache):
+    """The hook `train` uses to save the best checkpoint as training goes."""
+    import math
+
+    from rnatracker_cli.encoding import get_encoding
+    from rnatracker_cli.io.cache import Cache
+    from rnatracker_cli.training.data import load_training_set
+    from rnatracker_cli.training.loop import FitOptions, fit
+
+    with Cache(tiny_cache) as cache:
+        data = load_training_set(cache, get_encoding("seq"))
+    train, val = data.subset(list(range(12))), data.subset([12, 13, 14, 15])
+    config = default_config("kmer-nn", len(data.targets[0]))
+    torch.manual_seed(0)
+    model = build_model(config)
+    saved = {}
+
+    def on_best(net, epoch):
+        saved[epoch] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    result = fit(model, config, train, val, FitOptions(epochs=6, batch_size=4, patience=0, lr=0.05), torch.device("cpu"),
+                 on_best=on_best)
+    best_so_far, expected = math.inf, []
+    for r in result.history:
+        if r.val_loss < best_so_far:
+            best_so_far = r.val_loss
+            expected.append(r.epoch)
+    assert sorted(saved) == expected and max(saved) == result.best_epoch
+    final = model.state_dict()
+    assert all(torch.equal(final[k], v) for k, v in saved[result.best_epoch].items())
