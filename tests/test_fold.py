@@ -390,3 +390,26 @@ def test_busy_part_file_is_never_discarded(tmp_path, records):
         holder.kill()
         holder.wait()
     assert fold_cache(path).merged == 2
+
+
+def test_interrupt_stops_workers_without_waiting_for_long_records(tmp_path):
+    """Ctrl-C/SIGTERM with workers: transcripts still being folded are abandoned at once (a long
+    one can take minutes, more than a cluster's grace period), and the cache is untouched."""
+    import time
+
+    rng = np.random.default_rng(9)
+    seqs = [rng.integers(0, 4, 15000).astype(np.uint8)] + [rng.integers(0, 4, 80).astype(np.uint8) for _ in range(2)]
+    path = _cache(tmp_path / "long.h5", seqs)
+    before = path.read_bytes()
+    raised = {}
+
+    def stop_at_first_short(p):
+        if p.records == 1:  # a short record came back while the long one is still folding
+            raised["at"] = time.monotonic()
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fold_cache(path, workers=2, progress=stop_at_first_short)
+    stopped_after = time.monotonic() - raised["at"]
+    assert stopped_after < 3.0, f"waited {stopped_after:.1f} s for the long record"
+    assert path.read_bytes() == before

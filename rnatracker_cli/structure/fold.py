@@ -356,7 +356,8 @@ def _fold_in_pool(order: list[int], read, settings: tuple, workers: int, on_resu
 
     Workers are started with "spawn" (no fork of a process holding HDF5 handles and
     progress-bar threads) and ignore Ctrl-C; on any exception here the pool is shut down,
-    pending records cancelled and running ones waited for, so no process is left behind.
+    pending records cancelled and running ones waited for (on an interruption, terminated),
+    so no process is left behind.
     """
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -388,5 +389,11 @@ def _fold_in_pool(order: list[int], read, settings: tuple, workers: int, on_resu
                     ) from None
                 on_result(index, codes)
                 submit()
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: the records being folded would be discarded anyway, and one long
+        # transcript can take longer than a cluster's grace period before SIGKILL; stop now.
+        for proc in list((getattr(executor, "_processes", None) or {}).values()):
+            proc.terminate()
+        raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
