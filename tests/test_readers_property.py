@@ -1,6 +1,6 @@
 """Property-based tests (hypothesis): any input to a reader ends in success or a project error.
 
-FASTA, localization table and zipcode BED readers get random bytes, random text over the
+FASTA, localization table, GTF and zipcode BED readers get random bytes, random text over the
 characters their formats use, truncated gzip streams and mutated valid files. A reader must
 return normally or raise :class:`RNATrackerError` (which the CLI prints as one ``error:``
 line); any other exception is a bug.
@@ -20,6 +20,7 @@ from rnatracker_cli.cli.app import app
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.io.bed import ZipcodeRecord, read_zipcode_bed, write_bed
 from rnatracker_cli.io.fasta import read_fasta
+from rnatracker_cli.io.gtf import read_gtf
 from rnatracker_cli.io.tables import read_localization
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -118,6 +119,30 @@ def test_zipcode_bed_reader_never_crashes(tmp_path, bed, side, how):
     path = _file(tmp_path, _maybe_gzip(bed, how), "z.bed")
     sidecar = None if side is None else _file(tmp_path, side, "z.extra.tsv")
     _ends_well(read_zipcode_bed, path, sidecar)
+
+
+GTF_LINE = ('chr1\tsim\texon\t100\t200\t.\t+\t.\tgene_id "G1"; transcript_id "T1.1"; '
+            'transcript_biotype "protein_coding";')
+
+
+@st.composite
+def mutated_gtf(draw) -> bytes:
+    lines = []
+    for _ in range(draw(st.integers(1, 4))):
+        fields = GTF_LINE.split("\t")
+        for _ in range(draw(st.integers(0, 3))):
+            i = draw(st.integers(0, len(fields) - 1))
+            fields[i] = draw(st.text(alphabet='0123456789-+.exonCDS "gene_id;transcript_id\t#', max_size=12))
+        lines.append("\t".join(fields))
+    text = "\n".join(lines) + "\n"
+    return text[: draw(st.integers(0, len(text)))].encode()
+
+
+@FAST
+@given(data=st.one_of(st.binary(max_size=200), mutated_gtf()), how=st.integers(0, 40))
+def test_gtf_reader_never_crashes(tmp_path, data, how):
+    path = _file(tmp_path, _maybe_gzip(data, how), "a.gtf")
+    _ends_well(read_gtf, path)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
