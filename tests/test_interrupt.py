@@ -230,3 +230,17 @@ def test_fit_on_best_sees_every_new_best_epoch_with_its_weights(tiny_cache):
     assert sorted(saved) == expected and max(saved) == result.best_epoch
     final = model.state_dict()
     assert all(torch.equal(final[k], v) for k, v in saved[result.best_epoch].items())
+
+
+def test_train_into_a_symlinked_run_dir_replaces_files_in_its_target(tiny_cache, tmp_path):
+    from rnatracker_cli.training.loop import FitOptions
+    from rnatracker_cli.training.run import ModelOptions, train_run
+
+    target = tmp_path / "big_disk" / "run"
+    target.mkdir(parents=True)
+    (target / "model.pt").write_bytes(b"old")
+    link = tmp_path / "run"
+    link.symlink_to(target)
+    train_run(tiny_cache, link, ModelOptions(arch="kmer-nn"), FitOptions(epochs=1, batch_size=4), force=True)
+    assert link.is_symlink() and sorted(p.name for p in target.iterdir()) == ["config.json", "log.tsv", "loss.png", "model.pt"]
+    assert load_model(link / "model.pt").training["epochs"] == 1

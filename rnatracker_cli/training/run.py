@@ -157,15 +157,16 @@ def publish_run(partial: Path, out: str | os.PathLike) -> Path:
 
     ``out`` missing, or holding nothing but run files: directory swap (``out`` → a hidden
     ``.OUT.old-PID``, ``partial`` → ``out``, then the old one is deleted), each step an
-    atomic rename. ``out`` holding other files too: they stay, and each run file is renamed
-    into place (or an old one without a new counterpart removed). Stop signals are held back
-    meanwhile, so an interruption cannot leave ``out`` half swapped.
+    atomic rename. ``out`` holding other files too (or a symbolic link to a folder): they
+    stay, and each run file is renamed into place (or an old one without a new counterpart
+    removed). Stop signals are held back meanwhile, so an interruption cannot leave ``out``
+    half swapped.
     """
     out = Path(out)
     with deferred_signals():
         if not out.exists():
             os.replace(partial, out)
-        elif all(entry.name in RUN_FILES for entry in out.iterdir()):
+        elif not out.is_symlink() and all(entry.name in RUN_FILES for entry in out.iterdir()):
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
             os.replace(partial, out)
