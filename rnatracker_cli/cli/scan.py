@@ -41,8 +41,8 @@ def scan_zipcodes(
     ] = None,
     sidecar: Annotated[
         Optional[str],
-        typer.Option("--sidecar", help="With --gtf: TSV of the extra columns (kl_peak, fraction, direction, deltas) per BED12 row; "
-                     "default OUT.bed → OUT.extra.tsv, none when the BED goes to stdout."),
+        typer.Option("--sidecar", help="With --gtf: TSV of the extra columns (kl_peak, fraction, direction, "
+                     "deltas) per BED12 row; default OUT.bed → OUT.extra.tsv, none when the BED goes to stdout."),
     ] = None,
     mask: Annotated[
         str, typer.Option("--mask", help="zero: all-zero input columns (like padding); random: random bases, averaged.")
