@@ -167,3 +167,10 @@ def test_property_inputs_include_the_valid_files(tmp_path):
     recs = read_zipcode_bed(bed)
     assert [r.name for r in recs] == ["T1:cytosol:enhancing", "T2:nuclear:repressive"]
     assert recs[0].blocks == [(309, 759), (1250, 1350), (1400, 1500)] and recs[0].kl_peak == pytest.approx(0.0123)
+
+
+@pytest.mark.parametrize("header", ["id\tcytosol\tnuclear\tcytosol", "id\tcytosol\tnuclear\tcytosol "])
+def test_repeated_table_columns_are_an_error(tmp_path, header):
+    path = _file(tmp_path, (header + "\nA\t1\t2\t3\n").encode(), "t.tsv")
+    with pytest.raises(RNATrackerError, match="cytosol' appears more than once"):
+        read_localization(path)
