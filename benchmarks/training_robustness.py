@@ -1,7 +1,7 @@
 """Does default training learn every time? Default `train` on simulated sets and on lncATLAS mRNAs.
 
     python benchmarks/training_robustness.py --workdir DIR [--sim-seeds 0,1,2,3,4] [--n 2000]
-        [--lnc-seeds 0,1,2,3,4] [--data ../shared/data] [--train-args "…"] [--threads 1]
+        [--lnc-seeds 0,1,2,3,4] [--data DATA_DIR] [--train-args "…"] [--threads 1]
 
 Every step is the real command (``python -m rnatracker_cli …``), as a user runs it:
 
@@ -81,7 +81,8 @@ def main() -> None:
     ap.add_argument("--sim-seeds", default="0,1,2,3,4")
     ap.add_argument("--lnc-seeds", default="0,1,2,3,4")
     ap.add_argument("--n", type=int, default=2000)
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--data", type=Path, required=True,
+                    help="folder with lncatlas_mrna/ and halo_mrna_dev/ (FASTA + TSV each)")
     ap.add_argument("--train-args", default="")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()

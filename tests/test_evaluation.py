@@ -80,7 +80,7 @@ def test_delong_detects_a_real_difference():
     bad = labels + rng.normal(0, 2.0, 2000)
     assert delong_test(labels, good, bad)["p"] < 1e-6
     same = delong_test(labels, good, good)
-    assert same["diff"] == 0 and np.isnan(same["p"])
+    assert same["diff"] == 0 and same["p"] == 1.0 and same["z"] == 0.0  # identical rankings: no evidence of a difference
 
 
 def test_bootstrap_interval_covers_and_separates():

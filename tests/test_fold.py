@@ -156,12 +156,15 @@ def test_resume_after_interruption(tmp_path, records, expected, workers):
         if p.records == 5:
             raise KeyboardInterrupt
 
+    before = path.read_bytes()
     with pytest.raises(KeyboardInterrupt):
         fold_cache(path, progress=stop_after_five, batch_records=2, workers=workers)
-    with Cache(path) as c:
-        assert int(c.structure_done.sum()) == 5  # finished records are written on the way out
+    # The cache is never written while folding: it is byte for byte what it was.
+    assert path.read_bytes() == before
+    assert find_parts(path) == [part_path(path, (1, 1))]  # finished records are kept beside it
     s = fold_cache(path)
-    assert (s.already_done, s.folded) == (5, N_RECORDS - 5)
+    assert (s.already_done, s.folded) == (5, N_RECORDS - 5) and s.complete
+    assert find_parts(path) == []
     _assert_equal(_structures(path), expected)
 
 
@@ -235,6 +238,65 @@ def test_bad_settings():
     for bad in ("0/3", "4/3", "abc", "1/0", "1/2/3", "-1/2", ""):
         with pytest.raises(InputError, match="--shard"):
             parse_shard(bad)
+
+
+def test_crash_while_committing_leaves_the_cache_intact(tmp_path, records, expected, monkeypatch):
+    """A failure while the results are written into the cache (disk full, a kill) loses nothing."""
+    path = _cache(tmp_path / "crash.h5", records)
+    before = path.read_bytes()
+    with Cache(path) as c:
+        ids, targets, seqs = list(c.ids), c.targets.copy(), [c.sequence(i).copy() for i in range(len(c))]
+
+    def disk_full(self, *args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Cache, "seal_structure", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        fold_cache(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    with Cache(path) as c:  # readable, same sequences and targets, still unfolded
+        assert list(c.ids) == ids and np.array_equal(c.targets, targets) and c.structure_params is None
+        _assert_equal([c.sequence(i) for i in range(len(c))], seqs)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert find_parts(path) == [part_path(path, (1, 1))]  # the folding work is kept ...
+    s = fold_cache(path)  # ... and committed by the next run without folding again
+    assert (s.already_done, s.folded) == (N_RECORDS, 0) and s.complete
+    _assert_equal(_structures(path), expected)
+
+
+def test_structure_identity(tmp_path, records):
+    path = _cache(tmp_path / "id.h5", records[:4])
+    with Cache(path) as c:
+        assert c.structure_sha256 is None and c.identity["structure_sha256"] is None
+        data = c.content_sha256
+    first = fold_cache(path).structure_sha256
+    with Cache(path) as c:
+        assert c.structure_sha256 == first and len(first) == 64 and c.content_sha256 == data
+    assert fold_cache(path).structure_sha256 == first  # nothing new to fold
+    other = fold_cache(path, force=True, span=80).structure_sha256
+    assert other != first
+    # A cache folded before the hash was stored: computed from /structure (the same value).
+    with h5py.File(path, "r+") as f:
+        del f["structure"].attrs["sha256"]
+    with Cache(path) as c:
+        assert c.structure_sha256 == other
+
+
+def test_cv_refuses_to_extend_a_run_after_the_cache_is_folded_again(runner, tmp_path, records):
+    path = _cache(tmp_path / "cv.h5", records)
+    fold_cache(path, span=80)
+    out = tmp_path / "run"
+    base = ["cv", str(path), "--out", str(out), "--models", "kmer-nn", "--folds", "2", "--epochs", "1",
+            "--bootstrap", "100", "--device", "cpu", "--fold"]
+    res = runner.invoke(app, [*base, "1"])
+    assert res.exit_code == 0, res.stderr
+    with Cache(path) as c:
+        assert json.loads((out / "config.json").read_text())["structure_sha256"] == c.structure_sha256
+    fold_cache(path, force=True)  # same sequences and targets, another structure
+    res = runner.invoke(app, [*base, "2"])
+    assert res.exit_code == 1 and "its structure has changed since" in res.stderr
+    assert not (out / "parts" / "kmer-nn" / "fold2.tsv").exists()
 
 
 # -- CLI ------------------------------------------------------------------------------------
@@ -328,3 +390,26 @@ def test_busy_part_file_is_never_discarded(tmp_path, records):
         holder.kill()
         holder.wait()
     assert fold_cache(path).merged == 2
+
+
+def test_interrupt_stops_workers_without_waiting_for_long_records(tmp_path):
+    """Ctrl-C/SIGTERM with workers: transcripts still being folded are abandoned at once (a long
+    one can take minutes, more than a cluster's grace period), and the cache is untouched."""
+    import time
+
+    rng = np.random.default_rng(9)
+    seqs = [rng.integers(0, 4, 15000).astype(np.uint8)] + [rng.integers(0, 4, 80).astype(np.uint8) for _ in range(2)]
+    path = _cache(tmp_path / "long.h5", seqs)
+    before = path.read_bytes()
+    raised = {}
+
+    def stop_at_first_short(p):
+        if p.records == 1:  # a short record came back while the long one is still folding
+            raised["at"] = time.monotonic()
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fold_cache(path, workers=2, progress=stop_at_first_short)
+    stopped_after = time.monotonic() - raised["at"]
+    assert stopped_after < 3.0, f"waited {stopped_after:.1f} s for the long record"
+    assert path.read_bytes() == before

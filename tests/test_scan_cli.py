@@ -149,21 +149,24 @@ def test_gtf_projection_on_both_strands(runner, sim_dir, model_path, records, st
     args = ("--ids", ids, "--stride", 3, "--min-kl", MIN_KL)
     tx = _scan(runner, model_path, sim_dir / "transcripts.fa", *args, "--track", tmp_path / "tx.bg")
     gen = _scan(runner, model_path, sim_dir / "transcripts.fa", *args, "--gtf", sim_dir / "annotation.gtf",
-                "--track", tmp_path / "genome.bg")
+                "--track", tmp_path / "genome.bg", "--sidecar", tmp_path / "genome.extra.tsv")
     assert tx.exit_code == 0 and gen.exit_code == 0, gen.output
     assert "coordinates=genome" in gen.stdout.splitlines()[0]
     genome = {r.id: r.codes for r in read_fasta(sim_dir / "genome.fa")}
     models = read_gtf(sim_dir / "annotation.gtf")
     tx_rows = {(r[3], r[6], r[9]): r for r in _bed_rows(tx.stdout)}
     g_rows = _bed_rows(gen.stdout)
+    side = [line.split("\t") for line in (tmp_path / "genome.extra.tsv").read_text().splitlines()]
+    assert side[0] == ["name", "chrom", "start", "end", "kl_peak", "fraction", "direction", "deltas"]
+    assert [r[:4] for r in side[1:]] == [[r[3], r[0], r[1], r[2]] for r in g_rows]
     assert len(g_rows) == len(tx_rows) and {r[5] for r in g_rows} == {"+", "-"}
     spliced = 0
     keys = [(r[0], int(r[1])) for r in g_rows]
     assert keys == sorted(keys)
-    for row in g_rows:
-        assert len(row) == 16
-        chrom, start, end, name, score, strand, thick_s, thick_e, rgb, count, sizes, offsets = row[:12]
-        t = tx_rows[(name, row[12], row[15])]  # same region in transcript coordinates
+    for row, extra in zip(g_rows, side[1:]):
+        assert len(row) == 12  # standard BED12: bedtools reads the blocks only without extra columns
+        chrom, start, end, name, score, strand, thick_s, thick_e, rgb, count, sizes, offsets = row
+        t = tx_rows[(name, extra[4], extra[7])]  # same region in transcript coordinates
         tid = t[0]
         model = models[f"{tid}.1"]
         start, end, count = int(start), int(end), int(count)
@@ -193,6 +196,26 @@ def test_gtf_projection_on_both_strands(runner, sim_dir, model_path, records, st
         assert sum(e - s for s, e, _ in inside) == covered
         values = sorted({float(v) for c, _, _, v in tx_track if c == tid})
         assert sorted({v for _, _, v in inside}) == values
+
+
+def test_gtf_output_file_gets_default_sidecar_and_stdout_gets_none(runner, sim_dir, model_path, records, tmp_path):
+    ids = ",".join(sorted(records)[:3])
+    args = ("--ids", ids, "--stride", 5, "--min-kl", MIN_KL, "--gtf", sim_dir / "annotation.gtf")
+    res = _scan(runner, model_path, sim_dir / "transcripts.fa", *args, "--out", tmp_path / "g.bed")
+    assert res.exit_code == 0, res.output
+    rows = _bed_rows((tmp_path / "g.bed").read_text())
+    side = (tmp_path / "g.extra.tsv").read_text().splitlines()
+    assert rows and len(side) == len(rows) + 1 and "g.extra.tsv" in res.output
+    piped = _scan(runner, model_path, sim_dir / "transcripts.fa", *args)
+    assert piped.exit_code == 0 and "--sidecar" in piped.stderr
+    assert _bed_rows(piped.stdout) == rows
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.bed", "g.extra.tsv"]
+    # An existing sidecar is an output like the BED: refused without --force, before scanning.
+    again = _scan(runner, model_path, sim_dir / "transcripts.fa", *args, "--out", tmp_path / "h.bed",
+                  "--sidecar", tmp_path / "g.extra.tsv")
+    assert again.exit_code == 1 and "g.extra.tsv exists" in again.stderr and not (tmp_path / "h.bed").exists()
+    alone = _scan(runner, model_path, sim_dir / "transcripts.fa", "--sidecar", tmp_path / "x.tsv")
+    assert alone.exit_code == 1 and "--sidecar is for genomic output" in alone.stderr
 
 
 def test_window_longer_than_transcript_is_reported_not_fatal(runner, model_path, tmp_path):

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from rnatracker_cli.errors import RNATrackerError
+from rnatracker_cli.utils.signals import exit_code, signal_name, stop_on_signals
 
 
 def console(quiet: bool = False) -> Console:
@@ -26,17 +27,23 @@ def _fail(message: str, debug: bool, code: int = 1) -> None:
 
 
 @contextlib.contextmanager
-def cli_errors(debug: bool = False) -> Iterator[None]:
-    """Map user errors to one ``error: …`` line and exit code 1 (traceback with --debug)."""
+def cli_errors(debug: bool = False, interrupted: str | None = None) -> Iterator[None]:
+    """Map user errors to one ``error: …`` line and exit code 1 (traceback with --debug).
+
+    SIGTERM and SIGINT stop the block cleanly (:mod:`rnatracker_cli.utils.signals`): one
+    ``error: interrupted by SIG…`` line, followed by ``interrupted`` (what was kept, how to
+    resume) when given, and exit code 128 + the signal number (143 SIGTERM, 130 SIGINT).
+    """
     try:
-        yield
+        with stop_on_signals():
+            yield
     except RNATrackerError as exc:
         _fail(str(exc), debug)
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
         where = f": {exc.filename}" if exc.filename else ""
         _fail(f"{exc.strerror or exc}{where}", debug)
-    except KeyboardInterrupt:
-        _fail("interrupted", debug, 130)
+    except KeyboardInterrupt as exc:
+        _fail(f"interrupted by {signal_name(exc)}" + (f"; {interrupted}" if interrupted else ""), debug, exit_code(exc))
     except BrokenPipeError:
         # `rnatracker … | head` closed the pipe: not an error for the user.
         with contextlib.suppress(Exception):

@@ -61,7 +61,8 @@ def cv(
 
     limit_kernel_cache()
     con = console(quiet)
-    with cli_errors(debug):
+    with cli_errors(debug, interrupted=f"finished model×fold parts are kept in {out}/parts; "
+                    "run the same command again to resume"):
         if bootstrap < 100:
             raise RNATrackerError("--bootstrap must be at least 100")
         set_threads(threads)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -51,7 +47,7 @@ def fold(
     from rnatracker_cli.structure.fold import fold_cache, parse_shard
 
     con = console(quiet)
-    with cli_errors(debug):
+    with cli_errors(debug, interrupted="finished transcripts are saved; run the same command again to resume"):
         shard_kn = parse_shard(shard) if shard is not None else None
         with Progress(
             TextColumn("[progress.description]{task.description}"),
@@ -72,31 +68,9 @@ def fold(
                 bar.update(task, total=max(p.total_nt, 1), completed=p.nt, records=p.records,
                            total_records=p.total_records)
 
-            try:
-                with _sigterm_as_interrupt():
-                    s = fold_cache(cache, window=window, span=span, cutoff=cutoff, workers=workers,
-                                   shard=shard_kn, force=force, progress=on_progress)
-            except KeyboardInterrupt:
-                con.print("note: finished transcripts are saved; run the same command again to resume")
-                raise
+            s = fold_cache(cache, window=window, span=span, cutoff=cutoff, workers=workers,
+                           shard=shard_kn, force=force, progress=on_progress)
         _summary(con, s)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM (cluster time limits, `kill`) like Ctrl-C, so finished records are saved."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _summary(con, s) -> None:
@@ -120,6 +94,8 @@ def _summary(con, s) -> None:
         table.add_row("next", f"when all shards are done: rnatracker fold {s.path}")
     else:
         table.add_row("status", "complete" if s.complete else f"{s.remaining:,} transcripts left (run again to resume)")
+        if s.structure_sha256:
+            table.add_row("structure sha256", s.structure_sha256)
     con.print(table)
 
 

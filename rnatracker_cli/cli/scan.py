@@ -14,7 +14,7 @@ from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
 def scan_zipcodes(
     model: Annotated[str, typer.Argument(help="model.pt, or the run directory holding it.")],
     fasta: Annotated[str, typer.Argument(help="Transcript FASTA (plain or gzipped; - for stdin).")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Zipcode BED (BED6+4; BED12+4 with --gtf; - = stdout).")] = "-",
+    out: Annotated[str, typer.Option("--out", "-o", help="Zipcode BED (BED6+4; BED12 with --gtf; - = stdout).")] = "-",
     track: Annotated[
         Optional[str],
         typer.Option("--track", help="Also write per-nucleotide KL (largest KL of the windows covering it) as bedGraph."),
@@ -38,7 +38,12 @@ def scan_zipcodes(
     ] = None,
     gtf: Annotated[
         Optional[str],
-        typer.Option("--gtf", help="Project regions (BED12+4, blocks across introns) and the track to genome coordinates."),
+        typer.Option("--gtf", help="Project regions (BED12, blocks across introns) and the track to genome coordinates."),
+    ] = None,
+    sidecar: Annotated[
+        Optional[str],
+        typer.Option("--sidecar", help="With --gtf: TSV of the extra columns (kl_peak, fraction, direction, "
+                     "deltas) per BED12 row; default OUT.bed → OUT.extra.tsv, none when the BED goes to stdout."),
     ] = None,
     mask: Annotated[
         str, typer.Option("--mask", help="zero: all-zero input columns (like padding); random: random bases, averaged.")
@@ -66,7 +71,9 @@ def scan_zipcodes(
 
     limit_kernel_cache()  # the fast path's LSTM runs on a new length almost every batch
     con = console(quiet)
-    with cli_errors(debug):
+    kept = ("nothing is kept when the BED goes to stdout" if out == "-" else
+            f"finished transcripts are kept in {out}.part; run the same command again to resume")
+    with cli_errors(debug, interrupted=kept):
         options = ScanOptions(window=window, stride=stride, min_kl=min_kl, merge_gap=merge_gap, min_support=min_support, score_cap=score_cap,
                               mask=mask, repeats=repeats, seed=seed, method=method, batch_size=batch_size)
         selected = parse_ids(ids, ids_file)
@@ -86,11 +93,15 @@ def scan_zipcodes(
         with progress:
             s = scan_fasta(model, fasta, out=out, track=track, gtf=gtf, ids=selected, options=options, device=device,
                            force=force, on_skip=on_skip, on_transcript=on_transcript,
-                           max_transcript_nt=max_transcript_nt)
+                           max_transcript_nt=max_transcript_nt, sidecar=sidecar)
         rate = s.windows / s.seconds if s.seconds > 0 else float("inf")
         con.print(f"scanned {s.transcripts} transcripts ({s.nucleotides:,} nt, {s.windows:,} windows) in "
                   f"{s.seconds:.1f}s ({rate:,.0f} windows/s, {s.method} path, {s.device})"
                   + ("" if out == "-" else f" → {out}"))
+        if s.sidecar is not None:
+            con.print(f"extra columns (kl_peak, fraction, direction, deltas) → {s.sidecar}")
+        elif gtf is not None:
+            con.print("note: BED12 on stdout without its extra columns (give --sidecar PATH to keep them)")
         if s.resumed:
             con.print(f"resumed: {s.resumed} transcripts taken from the interrupted run's {out}.part")
         if s.skipped:

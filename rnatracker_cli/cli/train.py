@@ -55,7 +55,9 @@ def train(
 
     con = console(quiet)
     limit_kernel_cache()
-    with cli_errors(debug):
+    kept = (f"{out}.partial keeps the best checkpoint so far and log.tsv ({out} is untouched); "
+            "train does not resume: run again with --force to start over")
+    with cli_errors(debug, interrupted=kept):
         set_threads(threads)
         recipe = resolve_recipe(preset, mode=mode, length_feature=length_feature, length_prior=length_prior, epochs=epochs,
                                 batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, clip_norm=clip_norm,

@@ -59,15 +59,19 @@ def delong_covariance(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarra
 def delong_test(labels: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray) -> dict[str, float]:
     """Two-sided DeLong test of AUC(a) = AUC(b) on the same examples.
 
-    Returns ``auc_a, auc_b, diff, se, z, p`` (z and p are NaN when the difference has zero
-    variance, e.g. identical scores).
+    Returns ``auc_a, auc_b, diff, se, z, p``. Identical rankings (zero variance and zero
+    difference, e.g. two models that both fell back to the same length prior) give z = 0 and
+    p = 1; a non-zero difference with zero variance gives NaN.
     """
     auc, cov = delong_covariance(labels, np.vstack([scores_a, scores_b]))
     diff = float(auc[0] - auc[1])
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     se = math.sqrt(var) if var > 0 else 0.0
-    z = diff / se if se > 0 else float("nan")
-    p = float(2 * norm.sf(abs(z))) if se > 0 else float("nan")
+    if se > 0:
+        z = diff / se
+        p = float(2 * norm.sf(abs(z)))
+    else:
+        z, p = (0.0, 1.0) if abs(diff) < 1e-12 else (float("nan"), float("nan"))
     return {"auc_a": float(auc[0]), "auc_b": float(auc[1]), "diff": diff, "se": se, "z": z, "p": p}
 
 

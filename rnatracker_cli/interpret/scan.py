@@ -112,6 +112,7 @@ class ScanSummary:
     method: str = ""
     model: str = ""
     max_len: int | None = None
+    sidecar: str | None = None  # where the BED12's extra columns went (genomic output)
 
 
 class TranscriptScanner:

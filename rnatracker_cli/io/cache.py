@@ -9,8 +9,14 @@ Layout (schema 1, see docs/formats.md)::
     /seq (ΣL) uint8            codes A C G T N = 0..4
     /targets (N, F) float32    rows sum to 1
     /expression (N, F) float32 averaged raw values, optional
-    /structure (ΣL) uint8      F T I H M S = 0..5 (255 = not folded yet), written by `fold`
+    /structure (ΣL) uint8      F T I H M S = 0..5 (255 = not folded yet), written by `fold`;
+                               attrs params (fold settings, JSON), sha256 (see below)
     /structure_done (N) bool
+
+Identity: ``content_sha256`` covers ids, sequences and targets; ``structure_sha256`` (stored
+on ``/structure`` by `fold` once every record is folded; computed on the fly for caches folded
+before it was stored) covers the fold settings and every element code. `cv` and `train`
+record both, so that a run is never extended with a cache folded differently.
 
 Sequences are stored once, concatenated; a record is ``seq[offsets[i]:offsets[i+1]]``.
 The file is opened lazily (on first access, again in each worker process after pickling),
@@ -54,6 +60,13 @@ def _content_hash(ids: Sequence[str], seq: np.ndarray, offsets: np.ndarray, targ
     h.update(np.ascontiguousarray(offsets, dtype=np.int64).tobytes())
     h.update(np.ascontiguousarray(seq, dtype=np.uint8).tobytes())
     h.update(np.ascontiguousarray(targets, dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
+def _structure_hash(params: dict | None, codes: np.ndarray) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps(params or {}, sort_keys=True).encode())
+    h.update(np.ascontiguousarray(codes, dtype=np.uint8).tobytes())
     return h.hexdigest()
 
 
@@ -253,6 +266,34 @@ class Cache:
         f = self._h5()
         return json.loads(f["structure"].attrs.get("params", "{}")) if "structure" in f else None
 
+    @property
+    def structure_sha256(self) -> str | None:
+        """SHA-256 of the fold settings and ``/structure``; None unless every record is folded."""
+        if not self.has_structure:
+            return None
+        ds = self._h5()["structure"]
+        stored = ds.attrs.get("sha256")
+        if stored:
+            return str(stored)
+        return _structure_hash(self.structure_params, ds[:])  # folded before the hash was stored
+
+    @property
+    def identity(self) -> dict:
+        """What a run trained on this cache depends on: ``data_sha256`` and ``structure_sha256``."""
+        return {"data_sha256": self.content_sha256, "structure_sha256": self.structure_sha256}
+
+    def seal_structure(self) -> str | None:
+        """Store :attr:`structure_sha256` with ``/structure`` (mode r+) when every record is
+        folded; returns it (None when some are not)."""
+        f = self._writable()
+        if not self.has_structure:
+            return None
+        ds = f["structure"]
+        digest = _structure_hash(self.structure_params, ds[:])
+        ds.attrs["sha256"] = digest
+        f.flush()
+        return digest
+
     def structure(self, index: int) -> np.ndarray:
         """uint8 element codes F T I H M S = 0..5 of record ``index``."""
         f = self._h5()
@@ -296,6 +337,8 @@ class Cache:
         """Store element codes for records and mark them done (flushed, so a kill keeps them)."""
         f = self._writable()
         ds, done = f["structure"], f["structure_done"]
+        if "sha256" in ds.attrs:  # the stored identity no longer holds
+            del ds.attrs["sha256"]
         for i, c in zip(indices, codes):
             start, end = int(self.offsets[i]), int(self.offsets[i + 1])
             if len(c) != end - start:

@@ -11,6 +11,7 @@ import gzip
 import io
 import os
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +121,7 @@ def read_fasta(path: str | os.PathLike, unique: bool = True) -> Iterator[FastaRe
             if header is not None:
                 yield finish()
                 n_records += 1
-    except (OSError, EOFError) as exc:  # e.g. a truncated or corrupt gzip stream
+    except (OSError, EOFError, zlib.error) as exc:  # e.g. a truncated or corrupt gzip stream
         raise InputError(f"{where}: cannot read: {exc}") from None
     if n_records == 0:
         raise InputError(f"{where}: no FASTA records found")

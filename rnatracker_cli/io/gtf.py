@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,19 +55,32 @@ def read_gtf(path: str | os.PathLike) -> dict[str, TranscriptModel]:
         raise InputError(f"{path}: GTF file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a GTF file ({exc})") from None
+    except (OSError, EOFError, zlib.error) as exc:  # e.g. a truncated or corrupt gzip stream
+        raise InputError(f"{path}: cannot read: {exc}") from None
     if table["attrs"].isna().all():
         raise InputError(f"{path}: not a GTF file (expected 9 tab-separated columns)")
     table = table[table["feature"].isin(["exon", "CDS"])]
     try:
         starts = table["start"].astype(np.int64).to_numpy() - 1
         ends = table["end"].astype(np.int64).to_numpy()
-    except ValueError:
+    except (ValueError, TypeError, OverflowError):
         raise InputError(f"{path}: GTF start/end columns are not integers") from None
+    missing = table["chrom"].isna() | table["strand"].isna()
+    if missing.any():
+        raise InputError(f"{path}: an exon or CDS line lacks its chromosome or strand")
+    odd = ~table["strand"].isin(["+", "-", "."])
+    if odd.any():
+        raise InputError(f"{path}: strand {table['strand'][odd].iloc[0]!r} is not +, - or .")
+    bad = np.flatnonzero((starts < 0) | (ends <= starts))
+    if bad.size:
+        row = table.iloc[int(bad[0])]
+        raise InputError(f"{path}: {row['feature']} line with start {row['start']} and end {row['end']} "
+                         "(GTF coordinates are 1-based, start <= end)")
     models: dict[str, TranscriptModel] = {}
     for chrom, feature, start, end, strand, attrs in zip(
         table["chrom"], table["feature"], starts, ends, table["strand"], table["attrs"]
     ):
-        kv = dict(_ATTR.findall(attrs or ""))
+        kv = dict(_ATTR.findall(attrs if isinstance(attrs, str) else ""))
         tid = kv.get("transcript_id")
         if tid is None:
             continue

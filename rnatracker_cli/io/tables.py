@@ -6,8 +6,11 @@ Values may be raw expression (FPKM/TPM) or already-normalized distributions.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -42,20 +45,33 @@ class LocalizationTable:
 
 
 def _read_frame(path: str | os.PathLike) -> pd.DataFrame:
-    with open_binary(path) as handle:
-        data = handle.read()
+    try:
+        with open_binary(path) as handle:
+            data = handle.read()
+    except (OSError, EOFError, zlib.error) as exc:  # e.g. a truncated or corrupt gzip stream
+        raise InputError(f"{path}: cannot read: {exc}") from None
     if not data.strip():
         raise InputError(f"{path}: localization table is empty")
     first = data.split(b"\n", 1)[0]
     name = str(path).lower().removesuffix(".gz")
     sep = "," if name.endswith(".csv") or (b"\t" not in first and b"," in first) else "\t"
     try:
-        import io
-
         frame = pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot parse localization table: {exc}") from None
+    # pandas renames repeated names (a, a.1): check the header as written, after stripping.
+    line = (first.decode("utf-8", errors="replace").splitlines() or [""])[0]
+    try:
+        header = next(csv.reader([line], delimiter=sep), [])
+    except csv.Error:
+        header = line.split(sep)
+    names = [c.strip() for c in header]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise InputError(f"{path}: column name {repeated[0]!r} appears more than once in the header")
     frame.columns = [str(c).strip() for c in frame.columns]
+    if len(set(frame.columns)) != len(frame.columns):
+        raise InputError(f"{path}: column names repeat once surrounding spaces are removed")
     if len(frame.columns) < 2:
         raise InputError(f"{path}: localization table needs an id column and fraction columns (one column found; wrong separator?)")
     return frame

@@ -89,7 +89,8 @@ def data_metadata(cache: Cache, config: dict) -> tuple[dict, dict]:
     cache's ``prepare --max-length`` (None when the cache was not truncated: transcripts
     longer than it lose their 5' end at prediction as they did in training), and
     ``provenance`` holds ``cache`` (absolute path), ``data_sha256``, ``max_length`` and, for
-    structure encodings, ``structure_params`` (the fold settings). Every checkpoint's
+    structure encodings, ``structure_params`` (the fold settings) and ``structure_sha256``
+    (the cache's structure identity). Every checkpoint's
     ``training`` dict starts from ``provenance``.
     """
     max_length = cache.params.get("max_length")
@@ -101,6 +102,7 @@ def data_metadata(cache: Cache, config: dict) -> tuple[dict, dict]:
         if params is None:
             raise CacheError(f"{cache.path} has no secondary structure: run `rnatracker fold {cache.path}` first")
         provenance["structure_params"] = dict(params)
+        provenance["structure_sha256"] = cache.structure_sha256
     return config, provenance
 
 

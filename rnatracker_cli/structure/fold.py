@@ -3,15 +3,22 @@
 Each record is folded independently (:func:`~rnatracker_cli.structure.pipeline.fold_sequence`),
 so the result never depends on the number of workers, on sharding or on interruptions.
 
-Plain run (``shard=None``): opens the cache for writing, merges the part files left by
-``--shard`` runs, then folds every record not done yet and writes ``/structure`` and
-``/structure_done`` in batches (flushed, so a killed run keeps what it wrote and the next
-run resumes).
+The cache is never written in place while folding: an HDF5 file interrupted in the middle
+of a write can be left unreadable, and the cache holds the only copy of the sequences and
+targets. Results go to part files beside it (:mod:`rnatracker_cli.structure.shards`), whose
+commit protocol survives a kill; the cache is updated once, at the end, by copy and swap.
+
+Plain run (``shard=None``): reads the cache, counts what it, the part files left by
+``--shard`` runs and its own part file ``CACHE.h5.fold-1-of-1.h5`` (left by an interrupted
+plain run) already hold, folds the rest into its own part file (flushed in batches, so a
+killed run keeps what it wrote and the next run resumes), then writes everything into a copy
+of the cache and renames the copy over it (:func:`_commit`); the part files are deleted only
+after that. An interruption at any point leaves the cache as it was.
 
 Shard run (``shard=(K, N)``): folds the records whose index ``i`` has ``i % N == K - 1``
 (interleaved, so that shards get similar length mixes) and are not done yet, reading the
-cache read-only and writing to its own part file (see :mod:`rnatracker_cli.structure.shards`),
-so that shards can run at the same time; a final plain run merges them.
+cache read-only and writing to its own part file, so that shards can run at the same time;
+a final plain run merges them.
 
 Records are folded longest first, so that workers finish together; within a written batch
 they are in cache order.
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from rnatracker_cli.errors import CacheError, InputError, RNATrackerError
+from rnatracker_cli.io.atomic import atomic_path
 from rnatracker_cli.io.cache import Cache
 from rnatracker_cli.structure.pipeline import _fold_task, _worker_init, fold_sequence
 from rnatracker_cli.structure.plfold import (
@@ -62,14 +71,16 @@ class FoldSummary:
 
     records: records in the cache; folded/folded_nt: folded by this run; already_done:
     found folded before the run (in the cache, or in this shard's part file); merged:
-    copied into the cache from part files; other_shards: records left to other shards
-    (shard runs); remaining: records of the cache not folded in it after the run (a shard
-    run counts results kept in part files as not folded in the cache yet).
+    copied into the cache from ``--shard`` part files; other_shards: records left to other
+    shards (shard runs); remaining: records of the cache not folded in it after the run (a
+    shard run counts results kept in part files as not folded in the cache yet);
+    structure_sha256: the cache's structure identity after a complete plain run.
     """
 
     path: Path
     params: dict
     records: int
+    structure_sha256: str | None = None
     folded: int = 0
     folded_nt: int = 0
     already_done: int = 0
@@ -159,25 +170,69 @@ class _Run:
     # -- the two modes --------------------------------------------------------------------
     def plain(self, path: Path, force: bool) -> FoldSummary:
         start = time.perf_counter()
-        with Cache(path, "r+") as cache:
+        own = part_path(path, (1, 1))
+        with Cache(path, "r") as cache:
             summary = FoldSummary(path, self.params, len(cache), workers=self.workers)
+            old = cache.structure_params
+            if old is not None and old != self.params and not force:
+                raise CacheError(
+                    f"{path} was folded with {old}; not mixing with {self.params} "
+                    "(use --force to fold again from scratch)"
+                )
+            reset = force and old is not None
+            done = np.zeros(len(cache), dtype=bool) if reset or old is None else cache.structure_done.copy()
+            summary.already_done = int(done.sum())
             parts = find_parts(path)
             if force:
                 parts = self._drop_foreign_parts(cache, parts, summary)
-                cache.reset_structure()
-            cache.ensure_structure(self.params)
-            done = cache.structure_done.copy()
-            summary.already_done = int(done.sum())
             for p in parts:
-                summary.merged += self._merge(cache, p, done)
-                summary.merged_parts.append(p)
+                with self._open_part(cache, p, (0, 0), mode="r") as part:
+                    new = np.unique(part.indices[~done[part.indices]])
+                done[new] = True
+                if p == own:  # this command's own earlier progress
+                    summary.already_done += int(new.size)
+                else:
+                    summary.merged += int(new.size)
+                    summary.merged_parts.append(p)
             todo = np.flatnonzero(~done)
+            part = self._open_part(cache, own, (1, 1)) if todo.size else None
             try:
-                self._fold(cache, todo, cache.write_structure, summary)
+                self._fold(cache, todo, part.append if part is not None else None, summary)
             finally:
-                summary.remaining = int((~cache.structure_done).sum())
+                if part is not None:
+                    part.close()
+                summary.remaining = int((~done).sum()) - summary.folded
                 summary.seconds = time.perf_counter() - start
+        parts = find_parts(path)
+        if parts or reset:
+            summary.structure_sha256 = self._commit(path, parts, reset)
+            for p in parts:  # only now that the cache holds their records
+                p.unlink(missing_ok=True)
+        else:
+            with Cache(path) as cache:
+                summary.structure_sha256 = cache.structure_sha256
+        summary.remaining = 0
+        summary.seconds = time.perf_counter() - start
         return summary
+
+    def _commit(self, path: Path, parts: list[Path], reset: bool) -> str | None:
+        """Write the part files' records into a copy of the cache, then rename it over the
+        cache (atomic); returns the new structure identity. The cache is untouched until the
+        rename, so a crash here loses nothing: the part files are still there."""
+        with atomic_path(path, force=True) as tmp:
+            shutil.copyfile(path, tmp)
+            with Cache(tmp, "r+") as copy:
+                if reset:
+                    copy.reset_structure()
+                copy.ensure_structure(self.params)
+                done = copy.structure_done.copy()
+                for p in parts:
+                    self._merge(copy, p, done)
+                if not done.all():
+                    raise CacheError(f"{path}: {int((~done).sum())} records are still not folded after merging "
+                                     "the part files (damaged part file?); run `fold` again")
+                digest = copy.seal_structure()
+        return digest
 
     def shard(self, path: Path, shard: tuple[int, int], force: bool) -> FoldSummary:
         start = time.perf_counter()
@@ -244,7 +299,7 @@ class _Run:
         return kept
 
     def _merge(self, cache: Cache, ppath: Path, done: np.ndarray) -> int:
-        """Copy a part file's records not yet done into the cache; delete the file."""
+        """Copy a part file's records not yet done into ``cache`` (the copy being committed)."""
         with self._open_part(cache, ppath, (0, 0), mode="r") as part:
             indices, codes = part.records()
         new = np.flatnonzero(~done[indices])
@@ -252,7 +307,6 @@ class _Run:
             sel = new[s : s + self.batch_records]
             cache.write_structure(indices[sel], [codes[t] for t in sel])
             done[indices[sel]] = True
-        ppath.unlink()  # only after its records are flushed into the cache
         return int(new.size)
 
     # -- folding --------------------------------------------------------------------------
@@ -302,7 +356,8 @@ def _fold_in_pool(order: list[int], read, settings: tuple, workers: int, on_resu
 
     Workers are started with "spawn" (no fork of a process holding HDF5 handles and
     progress-bar threads) and ignore Ctrl-C; on any exception here the pool is shut down,
-    pending records cancelled and running ones waited for, so no process is left behind.
+    pending records cancelled and running ones waited for (on an interruption, terminated),
+    so no process is left behind.
     """
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -334,5 +389,11 @@ def _fold_in_pool(order: list[int], read, settings: tuple, workers: int, on_resu
                     ) from None
                 on_result(index, codes)
                 submit()
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: the records being folded would be discarded anyway, and one long
+        # transcript can take longer than a cluster's grace period before SIGKILL; stop now.
+        for proc in list((getattr(executor, "_processes", None) or {}).values()):
+            proc.terminate()
+        raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)

@@ -264,10 +264,13 @@ def fit_residual_scale(model: nn.Module, config: dict, val: TrainingSet, device,
 
 def fit(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | None, options: FitOptions,
         device: torch.device, on_epoch: Callable[[EpochRecord, bool], None] | None = None,
-        on_batch: Callable[[int, int], None] | None = None) -> FitResult:
+        on_batch: Callable[[int, int], None] | None = None,
+        on_best: Callable[[nn.Module, int], None] | None = None) -> FitResult:
     """Train ``model`` in place (seeded by ``options.seed``); returns the history.
 
-    on_epoch(record, is_best) after each epoch; on_batch(done, total) after each step.
+    on_epoch(record, is_best) after each epoch; on_batch(done, total) after each step;
+    on_best(model, epoch) when an epoch is the best so far, before on_epoch, with the (averaged)
+    weights loaded (e.g. to save them as training goes, so that a crash keeps them).
     The (averaged) weights of the best epoch (lowest validation loss; the last epoch without a
     validation split) are loaded back into ``model`` before returning.
     """
@@ -302,6 +305,8 @@ def fit(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | N
             if is_best:
                 best_loss, waited, result.best_epoch = monitored, 0, epoch
                 best_state = average.state(model)
+                if on_best is not None:
+                    on_best(model, epoch)
             elif epoch > options.min_epochs:
                 waited += 1
             if on_epoch is not None:

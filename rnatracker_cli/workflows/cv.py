@@ -30,7 +30,8 @@ import numpy as np
 
 from rnatracker_cli import __version__
 from rnatracker_cli.defaults import (
-    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
+    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EMA, DEFAULT_EPOCHS, DEFAULT_MIN_EPOCHS, DEFAULT_PATIENCE,
+    DEFAULT_VAL_FRACTION, DEFAULT_WARMUP,
 )
 from rnatracker_cli.encoding import check_input_width, get_encoding
 from rnatracker_cli.errors import RNATrackerError
@@ -61,7 +62,7 @@ class CVOptions:
     encoding: str = "seq"
     max_len: int | None = None
     length_feature: bool = False
-    length_prior: bool = False
+    length_prior: bool = True
     val_fraction: float = DEFAULT_VAL_FRACTION
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -69,9 +70,9 @@ class CVOptions:
     lr: float | None = None
     patience: int = DEFAULT_PATIENCE
     clip_norm: float = DEFAULT_CLIP_NORM
-    ema: float = 0.0
-    warmup: int = 0
-    min_epochs: int = 0
+    ema: float = DEFAULT_EMA
+    warmup: int = DEFAULT_WARMUP
+    min_epochs: int = DEFAULT_MIN_EPOCHS
     n_boot: int = 1000
 
 
@@ -108,7 +109,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _fingerprint(cache: Cache, options: CVOptions) -> dict:
-    return {"data_sha256": cache.content_sha256, "fractions": list(cache.fractions), "options": asdict(options)}
+    return {**cache.identity, "fractions": list(cache.fractions), "options": asdict(options)}
 
 
 def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
@@ -122,8 +123,12 @@ def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
             raise RNATrackerError(f"{config_path} is not a CV config (corrupt?)") from None
         if have.get("data_sha256") != wanted["data_sha256"]:
             raise RNATrackerError(f"{out} holds a CV run on another cache ({have.get('cache')}); use another --out")
+        if "structure_sha256" in have and have["structure_sha256"] != wanted["structure_sha256"]:
+            raise RNATrackerError(f"{out} holds a CV run on this cache as it was folded before (its structure "
+                                  "has changed since: folded again?); use another --out")
         # Options added later, with the value that reproduces the runs made before them.
-        old, new = {"clip_norm": 0.0, **have.get("options", {})}, wanted["options"]
+        old = {"clip_norm": 0.0, "length_prior": False, "ema": 0.0, "warmup": 0, "min_epochs": 0, **have.get("options", {})}
+        new = wanted["options"]
         # Models are independent parts on shared folds: a run can be extended with more.
         changed = sorted(k for k in new if k != "models" and old.get(k) != new[k])
         if changed:

@@ -18,11 +18,11 @@ import numpy as np
 
 from rnatracker_cli import __version__
 from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
-from rnatracker_cli.errors import InputError
+from rnatracker_cli.errors import InputError, RNATrackerError
 from rnatracker_cli.interpret.progress import Progress, TranscriptResult, file_sha256, sequence_sha256
 from rnatracker_cli.interpret.scan import ScanOptions, ScanSummary, TranscriptScanner, collect_regions
-from rnatracker_cli.io.atomic import open_output
-from rnatracker_cli.io.bed import TranscriptIndex, ZipcodeRecord, format_bedgraph, write_bed
+from rnatracker_cli.io.atomic import check_output, open_output
+from rnatracker_cli.io.bed import TranscriptIndex, ZipcodeRecord, format_bedgraph, sidecar_path, write_bed
 from rnatracker_cli.io.fasta import read_fasta
 from rnatracker_cli.io.gtf import TranscriptModel
 from rnatracker_cli.io.tables import strip_version
@@ -81,11 +81,13 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
                ids: list[str] | None = None, options: ScanOptions | None = None, device: str = "auto",
                force: bool = False, on_skip: Callable[[TranscriptResult], None] | None = None,
                on_transcript: Callable[[TranscriptResult], None] | None = None,
-               max_transcript_nt: int | None = DEFAULT_MAX_TRANSCRIPT_NT) -> ScanSummary:
+               max_transcript_nt: int | None = DEFAULT_MAX_TRANSCRIPT_NT, sidecar: str | None = None) -> ScanSummary:
     """Scan every (selected) transcript of ``fasta``; write the BED to ``out`` (``-`` = stdout).
 
-    track: bedGraph of per-nucleotide KL; gtf: project BED rows (BED12+4) and the track to
-    genomic coordinates. Outputs are checked before any work and written atomically at the
+    track: bedGraph of per-nucleotide KL; gtf: project BED rows (standard BED12) and the track
+    to genomic coordinates; the BED12's extra columns go to ``sidecar`` (default
+    :func:`~rnatracker_cli.io.bed.sidecar_path` of ``out``; none when ``out`` is stdout and no
+    sidecar is given). Outputs are checked before any work and written atomically at the
     end; with ``out`` a file, finished transcripts are kept in ``OUT.part`` so an interrupted
     run resumes (:mod:`rnatracker_cli.interpret.progress`). on_skip/on_transcript: called
     for each skipped / scanned transcript. max_transcript_nt: longest transcript accepted.
@@ -96,6 +98,7 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
 
     options = options or ScanOptions()
     check_outputs(out, track, "--track", force)
+    sidecar = _sidecar(out, track, gtf, sidecar, force)
     where = "<stdin>" if str(fasta) == "-" else str(fasta)
     selection = _preflight_ids(fasta, ids, where)
     dev = resolve_device(device)
@@ -103,7 +106,7 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
     scanner = TranscriptScanner(loaded, options, dev, track is not None, max_transcript_nt)
     index = TranscriptIndex(read_gtf(gtf)) if gtf is not None else None
     progress = _open_progress(out, loaded, options, track, force)
-    summary = ScanSummary(device=str(dev), model=str(loaded.path), max_len=scanner.input_nt)
+    summary = ScanSummary(device=str(dev), model=str(loaded.path), max_len=scanner.input_nt, sidecar=sidecar)
     models: dict[str, TranscriptModel] = {}
     started = time.perf_counter()
     finished = False
@@ -121,7 +124,7 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
         records, tracks = collect_regions(results, loaded.fractions, options.cap, models, summary)
         comment = (f"rnatracker {__version__} scan-zipcodes model={loaded.path} {options.describe()} "
                    f"fractions={','.join(loaded.fractions)} coordinates={'genome' if index is not None else 'transcript'}")
-        _write_outputs(out, track, force, records, tracks, index is not None, comment)
+        _write_outputs(out, track, force, records, tracks, index is not None, comment, sidecar)
         finished = True
     finally:
         if progress is not None:
@@ -173,12 +176,26 @@ def _announce(result: TranscriptResult, summary: ScanSummary, on_skip, on_transc
         on_transcript(result)
 
 
+def _sidecar(out: str, track: str | None, gtf: str | None, sidecar: str | None, force: bool) -> str | None:
+    """Where the genomic BED12's extra columns go (checked like the other outputs)."""
+    if sidecar is not None and gtf is None:
+        raise RNATrackerError("--sidecar is for genomic output (--gtf): transcript-coordinate BEDs keep their extra columns")
+    if gtf is not None and sidecar is None and str(out) != "-":
+        sidecar = str(sidecar_path(out))
+    if sidecar is not None:
+        if str(sidecar) in {str(out), str(track)}:
+            raise RNATrackerError("--sidecar must differ from --out and --track")
+        check_output(sidecar, force)
+    return sidecar
+
+
 def _write_outputs(out: str, track: str | None, force: bool, records: list[ZipcodeRecord], tracks: list[tuple],
-                   genomic: bool, comment: str) -> None:
+                   genomic: bool, comment: str, sidecar: str | None = None) -> None:
     with contextlib.ExitStack() as stack:
         handle = stack.enter_context(open_output(out, force))
         track_handle = stack.enter_context(open_output(track, force)) if track is not None else None
-        write_bed(handle, records, bed12=genomic, comment=comment)
+        extra = stack.enter_context(open_output(sidecar, force)) if sidecar is not None else None
+        write_bed(handle, records, bed12=genomic, comment=comment, sidecar=extra)
         if track_handle is not None:
             _write_track(track_handle, tracks)
 
