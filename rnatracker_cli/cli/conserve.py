@@ -38,6 +38,7 @@ def conserve(
         Optional[Path],
         typer.Option("--extra", help="Sidecar TSV with kl_peak/direction of a genomic BED12 (default: X.extra.tsv beside X.bed)."),
     ] = None,
+    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write the ECDF plot ecdf.png.")] = True,
     seed: Seed = 0,
     force: Force = False,
     quiet: Quiet = False,
@@ -51,7 +52,7 @@ def conserve(
     con = console(quiet)
     with cli_errors(debug):
         options = ConserveOptions(per_region=per_region, seed=seed, min_kl=parse_cutoffs(min_kl),
-                                  match_type=match_type)
+                                  match_type=match_type, plot=plot)
         res = run(zipcodes, bigwig, out, gtf=gtf, background_bed=background, extra=extra, options=options,
                   force=force)
         unscored = sum(1 for z in res.zipcodes if z.covered == 0)

@@ -25,12 +25,13 @@ DEFAULT_MIN_KL = (0.0, 0.01, 0.02, 0.05, 0.1)
 class ConserveOptions:
     """per_region: background windows per zipcode (drawn background); seed: their generator's
     seed; min_kl: cut-offs of the zipcodes' peak KL; match_type: draw background windows of the
-    zipcode's region type (5'UTR/CDS/3'UTR)."""
+    zipcode's region type (5'UTR/CDS/3'UTR); plot: write ecdf.png (matplotlib takes ~1 s)."""
 
     per_region: int = 10
     seed: int = 0
     min_kl: tuple[float, ...] = DEFAULT_MIN_KL
     match_type: bool = True
+    plot: bool = True
 
 
 @dataclass
@@ -62,8 +63,8 @@ def conserve(zipcodes_bed: str | os.PathLike, bigwig: str | os.PathLike, out_dir
              force: bool = False) -> ConserveResult:
     """Score zipcodes and a background on a conservation bigWig and test their difference.
 
-    Writes ``regions.tsv``, ``summary.tsv``, ``ecdf.png`` and ``settings.json`` (inputs, options,
-    seed) into ``out_dir`` (created if missing). Without ``background_bed`` the background is
+    Writes ``regions.tsv``, ``summary.tsv``, ``ecdf.png`` (unless ``options.plot`` is off) and
+    ``settings.json`` (inputs, options, seed) into ``out_dir`` (created if missing). Without ``background_bed`` the background is
     drawn from the zipcodes' transcripts, which needs ``gtf``.
     """
     from rnatracker_cli.io.gtf import read_gtf
@@ -75,8 +76,9 @@ def conserve(zipcodes_bed: str | os.PathLike, bigwig: str | os.PathLike, out_dir
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a directory")
+    names = [n for n in OUTPUTS if options.plot or n != "ecdf.png"]
     if out.is_dir():
-        for name in OUTPUTS:
+        for name in names:
             check_output(out / name, force)
     with BigWig(bigwig) as track:
         lookup = TranscriptLookup(read_gtf(gtf)) if gtf is not None else None
@@ -104,7 +106,8 @@ def conserve(zipcodes_bed: str | os.PathLike, bigwig: str | os.PathLike, out_dir
     out.mkdir(parents=True, exist_ok=True)
     write_regions(out / "regions.tsv", zipcodes, background, force)
     write_summary(out / "summary.tsv", rows, force)
-    write_ecdf_plot(out / "ecdf.png", zipcodes, background, rows, drawn, force)
+    if options.plot:
+        write_ecdf_plot(out / "ecdf.png", zipcodes, background, rows, drawn, force)
     settings = {
         "zipcodes": str(zipcodes_bed), "bigwig": str(bigwig), "gtf": None if gtf is None else str(gtf),
         "background": source, "sidecar": None if extra is None else str(extra),
@@ -115,4 +118,4 @@ def conserve(zipcodes_bed: str | os.PathLike, bigwig: str | os.PathLike, out_dir
         json.dump(settings, handle, indent=2)
         handle.write("\n")
     return ConserveResult(zipcodes, background, rows, source, not_drawn, kl_known, time.perf_counter() - started,
-                          [out / n for n in OUTPUTS])
+                          [out / n for n in names])

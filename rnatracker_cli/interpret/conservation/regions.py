@@ -13,8 +13,8 @@ Accepted BEDs (0-based, half-open; ``#``, ``track`` and ``browser`` lines skippe
   field; otherwise all regions form one group. With a GTF, the transcript is the name's
   first ``:`` field (scan-zipcodes names are ``ID:FRACTION:DIRECTION``), which lets the
   background be drawn from it.
-* without a GTF, a BED with fewer than 12 columns whose chromosomes are all in the bigWig is
-  read as genomic, one block per row.
+* a BED with fewer than 12 columns whose chromosomes are all in the bigWig is read as
+  genomic, one block per row (e.g. a user's background BED).
 """
 
 from __future__ import annotations
@@ -238,7 +238,9 @@ def read_regions(path: str | os.PathLike, lookup: TranscriptLookup | None, chrom
         missing = next(r[0] for r in rows if r[0] not in chroms)
         raise InputError(f"{path}: {missing} is neither a chromosome of the bigWig nor a genomic BED12 row: a BED "
                          f"in transcript coordinates needs --gtf to be projected to the genome")
-    transcript_coords = not bed12 and lookup is not None
+    # a BED3–BED11 whose chromosomes are all in the bigWig is genomic (transcript ids are not
+    # chromosome names); otherwise its chrom column holds transcript ids
+    transcript_coords = not bed12 and not all(r[0] in chroms for r in rows)
     side = {}
     side_file = Path(extra) if extra is not None else sidecar_path(path)
     if bed12 and side_file.is_file():
