@@ -134,6 +134,7 @@ def test_summary_p_values_are_scipy_on_the_region_means(sim_dir, tmp_path):
             assert r.covered == int((~np.isnan(v)).sum())
             if r.covered:
                 assert r.mean == pytest.approx(np.nanmean(v), rel=1e-9)
+                assert r.median == pytest.approx(np.nanmedian(v), rel=1e-9)
     assert (tmp_path / "c" / "ecdf.png").read_bytes()[:4] == b"\x89PNG"
 
 

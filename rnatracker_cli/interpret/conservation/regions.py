@@ -112,29 +112,35 @@ def _neg(text: str) -> tuple:
 
 
 class _Layout:
-    """Per-position facts of one transcript: genomic coordinate and region-type code."""
+    """Per-position facts of one transcript: genomic coordinate of each position (5'→3') and
+    the region-type segments ``[0, a) [a, b) [b, length)`` = 5'UTR, CDS, 3'UTR (one
+    ``noncoding`` segment without CDS)."""
 
     def __init__(self, model: TranscriptModel) -> None:
         self.model = model
         parts = [np.arange(s, e, dtype=np.int64) for s, e in model.exons]
         gpos = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         self.genomic = gpos if model.strand != "-" else gpos[::-1].copy()
-        self.types = np.full(len(self.genomic), REGION_TYPES.index("noncoding"), dtype=np.int8)
+        n = len(self.genomic)
         coding = coding_range(model)
-        if coding is not None:
-            a, b = coding
-            self.types[:a] = 0
-            self.types[a:b] = 1
-            self.types[b:] = 2
-        # cumulative counts per type, for the majority type of any window in O(1)
-        onehot = self.types[:, None] == np.arange(len(REGION_TYPES))[None, :]
-        self.cum = np.vstack([np.zeros((1, len(REGION_TYPES)), np.int64), np.cumsum(onehot, axis=0)])
+        self.segments = ([(0, 0), (0, 0), (0, 0), (0, n)] if coding is None
+                         else [(0, coding[0]), coding, (coding[1], n), (0, 0)])
+
+    @property
+    def types(self) -> np.ndarray:
+        """int8 (length,) region-type code of every position."""
+        out = np.zeros(len(self.genomic), dtype=np.int8)
+        for code, (lo, hi) in enumerate(self.segments):
+            out[lo:hi] = code
+        return out
 
     def majority(self, starts: np.ndarray, width: int) -> np.ndarray:
         """int (len(starts),) majority region-type code of windows ``[s, s + width)``
         (ties: the first type in REGION_TYPES order)."""
-        counts = self.cum[starts + width] - self.cum[starts]
-        return np.argmax(counts, axis=1)
+        starts = np.asarray(starts, dtype=np.int64)
+        counts = np.stack([np.clip(np.minimum(starts + width, hi) - np.maximum(starts, lo), 0, None)
+                           for lo, hi in self.segments])
+        return np.argmax(counts, axis=0)
 
 
 def region_type(lookup: TranscriptLookup, model: TranscriptModel, start: int, end: int) -> str:

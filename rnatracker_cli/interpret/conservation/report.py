@@ -33,18 +33,22 @@ def _fmt(value) -> str:
 
 def _region_row(kind: str, index: int, r: Region) -> list:
     blocks = ",".join(f"{s}-{e}" for s, e in r.blocks)
-    tx = (r.transcript or "NA", r.tx_start if r.transcript else "NA", r.tx_end if r.transcript else "NA")
-    return [kind, index, r.name, r.chrom, r.start, r.end, r.strand, blocks, r.length, *tx, r.region_type or "NA",
-            r.direction or "NA", r.kl_peak, r.matched_to if r.matched_to >= 0 else "NA", r.covered, r.mean, r.median]
+    tx = (r.transcript or None, r.tx_start if r.transcript else None, r.tx_end if r.transcript else None)
+    return [kind, index, r.name, r.chrom, r.start, r.end, r.strand, blocks, r.length, *tx, r.region_type or None,
+            r.direction or None, r.kl_peak, r.matched_to if r.matched_to >= 0 else None, r.covered, r.mean, r.median]
 
 
 def write_regions(path: str | os.PathLike, zipcodes: list[Region], background: list[Region], force: bool) -> None:
     """One row per zipcode (kind ``zipcode``) then per background region (``background``)."""
+    import pandas as pd
+
+    rows = [_region_row(kind, i, r) for kind, regions in (("zipcode", zipcodes), ("background", background))
+            for i, r in enumerate(regions)]
+    table = pd.DataFrame(rows, columns=list(REGIONS_COLUMNS))
+    for col in ("tx_start", "tx_end", "matched_to"):
+        table[col] = table[col].astype("Int64")  # integers with NA
     with open_output(path, force) as out:
-        out.write("\t".join(REGIONS_COLUMNS) + "\n")
-        for kind, regions in (("zipcode", zipcodes), ("background", background)):
-            for i, r in enumerate(regions):
-                out.write("\t".join(_fmt(v) for v in _region_row(kind, i, r)) + "\n")
+        table.to_csv(out, sep="\t", index=False, na_rep="NA", float_format="%.6g", lineterminator="\n")
 
 
 def write_summary(path: str | os.PathLike, rows: list[Comparison], force: bool) -> None:

@@ -21,16 +21,52 @@ from rnatracker_cli.interpret.conservation.regions import DIRECTIONS, Region
 from rnatracker_cli.io.bigwig import BigWig
 
 
-def score_regions(regions: list[Region], track: BigWig) -> None:
-    """Fill ``covered``, ``mean`` and ``median`` of every region from the track (in place)."""
-    for r in regions:
-        values = track.blocks_values(r.chrom, r.blocks)
-        values = values[~np.isnan(values)]
-        r.covered = int(values.size)
-        if values.size:
-            r.mean, r.median = float(values.mean()), float(np.median(values))
-        else:
-            r.mean = r.median = math.nan
+def score_regions(regions: list[Region], track: BigWig, chunk: int = 1 << 20) -> None:
+    """Fill ``covered``, ``mean`` and ``median`` of every region from the track (in place).
+
+    Regions are read in chunks of nearby regions (one bigWig query per ≤ ``chunk`` nt of a
+    chromosome) and their statistics computed for all regions at once.
+    """
+    if not regions:
+        return
+    order = sorted(range(len(regions)), key=lambda i: (regions[i].chrom, regions[i].start))
+    pieces: list[np.ndarray] = []
+    owner: list[int] = []
+    k = 0
+    while k < len(order):
+        first = regions[order[k]]
+        lo, hi, j = first.start, first.end, k + 1
+        while (j < len(order) and regions[order[j]].chrom == first.chrom
+               and max(hi, regions[order[j]].end) - lo <= chunk):
+            hi = max(hi, regions[order[j]].end)
+            j += 1
+        values = track.values(first.chrom, lo, hi)
+        for i in order[k:j]:
+            for s, e in regions[i].blocks:
+                pieces.append(values[s - lo : e - lo])
+                owner.append(i)
+        k = j
+    sizes = np.array([len(p) for p in pieces], dtype=np.int64)
+    values = np.concatenate(pieces)
+    seg = np.repeat(np.asarray(owner, dtype=np.int64), sizes)
+    keep = ~np.isnan(values)
+    values, seg = values[keep], seg[keep]
+    n = len(regions)
+    counts = np.bincount(seg, minlength=n)
+    sums = np.bincount(seg, weights=values, minlength=n)
+    # medians: sort by (region, value); the middle one or two of each region's run
+    srt = np.lexsort((values, seg))
+    values = values[srt]
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    has = counts > 0
+    lo_mid = first + np.maximum(counts - 1, 0) // 2
+    hi_mid = first + counts // 2
+    medians = np.full(n, np.nan)
+    medians[has] = (values[lo_mid[has]] + values[np.minimum(hi_mid[has], len(values) - 1)]) / 2
+    means = np.full(n, np.nan)
+    means[has] = sums[has] / counts[has]
+    for i, r in enumerate(regions):
+        r.covered, r.mean, r.median = int(counts[i]), float(means[i]), float(medians[i])
 
 
 @dataclass
