@@ -43,6 +43,13 @@ def test_bad_inputs_give_one_error_line(runner, sim_dir, tmp_path):
     _one_error_line(runner.invoke(app, _args(sim_dir, sim_dir / "zipcodes.bed", out, *gtf, "--min-kl", "x")), "--min-kl")
     _one_error_line(runner.invoke(app, ["conserve", str(sim_dir / "zipcodes.bed"), "--bigwig", str(sim_dir / "genome.fa"),
                                         "--out", str(out), *gtf]), "not a bigWig")
+    _one_error_line(runner.invoke(app, _args(sim_dir, sim_dir / "zipcodes.bed", out, *gtf, "--background-per-region", "0")),
+                    "--background-per-region")
+    _one_error_line(runner.invoke(app, _args(sim_dir, sim_dir / "zipcodes.bed", out, *gtf, "--extra", str(empty))),
+                    "goes with a genomic BED12")
+    bad12 = tmp_path / "bad12.bed"
+    bad12.write_text("chr1\t100\t200\tz\t0\t+\t100\t200\t0\t1\t100,\t0,\nchr1\t300\t400\tz\t0\t+\n")
+    _one_error_line(runner.invoke(app, _args(sim_dir, bad12, out)), "row 2 is not a BED12 row")
     assert not out.exists() or not any(out.iterdir())
 
 

@@ -83,6 +83,10 @@ def write_bigwig(path: str | os.PathLike, chroms: dict[str, int],
     os.close(fd)
     try:
         pybigtools.open(tmp, "w").write(dict(chroms), entries)
+        # mkstemp made the file private; give it the permissions open() would have given
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):

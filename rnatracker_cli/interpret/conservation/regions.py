@@ -189,6 +189,9 @@ def _is_bed12(row: list[str]) -> bool:
 
 
 def _bed12_blocks(row: list[str], start: int, path, lineno: int) -> list[tuple[int, int]]:
+    if not _is_bed12(row):
+        raise InputError(f"{path}: row {lineno} is not a BED12 row like the first one (blockCount, "
+                         f"blockSizes, blockStarts in columns 10-12)")
     sizes = [int(x) for x in row[10].rstrip(",").split(",")]
     offsets = [int(x) for x in row[11].rstrip(",").split(",")]
     blocks = sorted((start + o, start + o + s) for o, s in zip(offsets, sizes))
@@ -222,8 +225,11 @@ def _read_sidecar(path: Path) -> dict[tuple, tuple[float, str]]:
     keyed = {"chrom", "start", "end"} <= set(table.columns)
     out = {}
     for row in table.to_dict("records"):
-        key = (row["name"], row["chrom"], int(row["start"]), int(row["end"])) if keyed else (row["name"],)
-        kl = float(row["kl_peak"]) if row.get("kl_peak", "") not in ("", "NA") else math.nan
+        try:
+            key = (row["name"], row["chrom"], int(row["start"]), int(row["end"])) if keyed else (row["name"],)
+        except ValueError:
+            raise InputError(f"{path}: start/end of {row['name']} are not integers") from None
+        kl = _float(row.get("kl_peak", ""))
         direction = row.get("direction", "")
         out[key] = (kl, direction if direction in DIRECTIONS else "")
     return out
@@ -248,11 +254,14 @@ def read_regions(path: str | os.PathLike, lookup: TranscriptLookup | None, chrom
     # chromosome names); otherwise its chrom column holds transcript ids
     transcript_coords = not bed12 and not all(r[0] in chroms for r in rows)
     side = {}
-    side_file = Path(extra) if extra is not None else sidecar_path(path)
-    if bed12 and side_file.is_file():
-        side = _read_sidecar(side_file)
-    elif extra is not None:
-        raise InputError(f"{extra}: sidecar TSV not found")
+    if extra is not None:
+        if not Path(extra).is_file():
+            raise InputError(f"{extra}: sidecar TSV not found")
+        if not bed12:
+            raise InputError(f"{extra}: a sidecar TSV goes with a genomic BED12; {path} is not one")
+        side = _read_sidecar(Path(extra))
+    elif bed12 and sidecar_path(path).is_file():
+        side = _read_sidecar(sidecar_path(path))
     regions = []
     for lineno, row in enumerate(rows, 1):
         if len(row) < 3:
