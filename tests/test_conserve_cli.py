@@ -72,12 +72,17 @@ def test_genomic_bed12_with_sidecar_matches_transcript_input(runner, sim_dir, tm
         for r in regions))
     (tmp_path / "g.extra.tsv").write_text("name\tchrom\tstart\tend\tkl_peak\tfraction\tdirection\tdeltas\n" + "".join(
         f"{r.name}\t{r.chrom}\t{r.start}\t{r.end}\t{r.kl_peak:.6g}\tx\t{r.direction}\t0\n" for r in regions))
+    # the older BED12+4 layout: the four extra columns after the twelve
+    bed16 = tmp_path / "g16.bed"
+    bed16.write_text("".join(line + f"\t{r.kl_peak:.6g}\tx\t{r.direction}\t0\n"
+                             for line, r in zip(genomic.read_text().splitlines(), regions)))
     gtf = ["--gtf", str(sim_dir / "annotation.gtf"), "--min-kl", "0,0.1", "--no-plot"]
-    for bed, out in ((tx, "a"), (genomic, "b")):
+    for bed, out in ((tx, "a"), (genomic, "b"), (bed16, "d")):
         res = runner.invoke(app, _args(sim_dir, bed, tmp_path / out, *gtf))
         assert res.exit_code == 0, res.output
-    a, b = (pd.read_csv(tmp_path / o / "regions.tsv", sep="\t") for o in "ab")
+    a, b, d = (pd.read_csv(tmp_path / o / "regions.tsv", sep="\t") for o in "abd")
     pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a, d)
     assert set(a.region_type[a.kind == "zipcode"]) <= {"utr5", "cds", "utr3"}
     summary = pd.read_csv(tmp_path / "a" / "summary.tsv", sep="\t")
     assert list(zip(summary.group, summary.min_kl)) == [(g, c) for g in ("all", "enhancing", "repressive") for c in (0, 0.1)]
