@@ -271,7 +271,7 @@ def read_regions(path: str | os.PathLike, lookup: TranscriptLookup | None, chrom
         if start < 0 or end <= start:
             raise InputError(f"{path}: row {lineno}: empty or negative interval {start}-{end}")
         name = row[3] if len(row) > 3 and row[3] else f"{chrom}:{start}-{end}"
-        strand = row[5] if len(row) > 5 and row[5] in "+-" and row[5] else "+"
+        strand = row[5] if len(row) > 5 and row[5] in ("+", "-") else "+"
         kl, direction = math.nan, ""
         if bed12:
             if (name, chrom, start, end) in side or (name,) in side:
