@@ -15,10 +15,14 @@ noise``; shorter transcripts are more cytosolic, as in CeFra-seq. Per-fraction e
 replicate columns is drawn around ``total × distribution`` with multiplicative noise, and some
 transcripts fall below the expression filter. A small spliced genome + GTF (both strands,
 introns, several isoforms per gene, the longest protein-coding one being the simulated
-transcript) is written too.
+transcript) is written too, with a phyloP-like conservation track on it
+(``conservation.bw``, :func:`conservation_track`): region-type levels (intergenic < intron <
+3'UTR < 5'UTR < CDS), a per-gene offset, noise, and ``conservation_signal`` added at every
+base of the true zipcodes.
 
-Everything is drawn from one ``numpy.random.Generator(seed)``: the same seed gives
-byte-identical files.
+The dataset is drawn from one ``numpy.random.Generator(seed)``, the genome layout and the
+conservation track from generators of their own derived from the seed (so a new output never
+changes the others): the same seed gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -42,7 +46,15 @@ MIN_LENGTH, MAX_LENGTH, MEDIAN_LENGTH = 300, 12_000, 2_500
 MOTIF_WIDTHS = (10, 12)  # inclusive
 MUTATED_SHARE = 0.5  # planted copies: consensus, or (this often) one position changed
 ZIPCODE_GAP = 10  # sites of one motif at most this far apart form one zipcode
-OUTPUT_FILES = ("transcripts.fa", "localization.tsv", "zipcodes.bed", "motifs.meme", "genome.fa", "annotation.gtf")
+OUTPUT_FILES = ("transcripts.fa", "localization.tsv", "zipcodes.bed", "motifs.meme", "genome.fa", "annotation.gtf",
+                "conservation.bw")
+GENOME_FILES = ("genome.fa", "annotation.gtf", "conservation.bw")
+# conservation track: mean score per region type (phyloP-like units), per-gene offset sd, noise sd;
+# the noise is constant over CONSERVATION_BIN nt (keeps the bigWig small: ~1 entry per bin)
+CONSERVATION_LEVELS = {"intergenic": 0.0, "intron": 0.3, "utr5": 0.9, "cds": 1.8, "utr3": 0.6}
+CONSERVATION_GENE_SD, CONSERVATION_NOISE_SD, CONSERVATION_BIN = 0.25, 1.0, 5
+CONSERVATION_SIGNAL = 1.5
+CONSERVATION_GAP_SHARE = 0.005  # share of the genome left without a score (in 10–100 nt gaps)
 
 _CODONS = np.array([[a, b, c] for a in range(4) for b in range(4) for c in range(4)], dtype=np.uint8)
 _STOPS = np.array([[3, 0, 0], [3, 0, 2], [3, 2, 0]], dtype=np.uint8)  # TAA TAG TGA
@@ -276,8 +288,24 @@ def _gtf_line(chrom, feature, start, end, strand, frame, attrs) -> str:
     return f"{chrom}\trnatracker\t{feature}\t{start + 1}\t{end}\t.\t{strand}\t{frame}\t{attr}\n"
 
 
-def build_genome(data: SimulatedData) -> tuple[dict[str, np.ndarray], list[str]]:
+@dataclass
+class GeneLayout:
+    """Where simulated transcript ``index`` lies: 0-based half-open genomic exons (ascending)
+    of its ``.1`` isoform and the gene's span ``[start, end)`` on ``chrom``."""
+
+    index: int
+    chrom: str
+    strand: str
+    start: int
+    end: int
+    exons: list[tuple[int, int]]
+
+
+def build_genome(data: SimulatedData, layout: list[GeneLayout] | None = None
+                 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Lay the transcripts out as spliced genes; returns chromosome codes and GTF lines.
+
+    ``layout``, when given, receives one :class:`GeneLayout` per transcript.
 
     Isoforms per gene: the simulated transcript (``T.1``, protein_coding, all exons); a shorter
     protein-coding isoform (``T.2``: an internal exon skipped, or a later transcription start);
@@ -317,6 +345,8 @@ def build_genome(data: SimulatedData) -> tuple[dict[str, np.ndarray], list[str]]
         chroms[chrom].append(pre if strand == "+" else reverse_complement(pre))
         cursor[chrom] += gsize
         exons = sorted(to_genome(a, b) for a, b in tx_exons)
+        if layout is not None:
+            layout.append(GeneLayout(i, chrom, strand, g0, g0 + gsize, list(exons)))
         base = {"gene_id": f"{gid}.1", "gene_name": f"SIM{i + 1}", "gene_biotype": "protein_coding"}
         out = lines[chrom]
         out.append(_gtf_line(chrom, "gene", g0, g0 + gsize, strand, ".", base))
@@ -361,12 +391,61 @@ def build_genome(data: SimulatedData) -> tuple[dict[str, np.ndarray], list[str]]
     return genome, gtf
 
 
+def conservation_track(data: SimulatedData, chrom_sizes: dict[str, int], layout: list[GeneLayout],
+                       signal: float = CONSERVATION_SIGNAL) -> dict[str, np.ndarray]:
+    """phyloP-like scores: float32 (chromosome length,) per chromosome, NaN = no score.
+
+    score = level of the base's region type (:data:`CONSERVATION_LEVELS`; exons of the ``.1``
+    isoform split into 5'UTR / CDS / 3'UTR, the rest of a gene's span intron) + a per-gene
+    offset + noise (constant over ``CONSERVATION_BIN`` nt) + ``signal`` at every base of a true
+    zipcode; ``CONSERVATION_GAP_SHARE`` of the genome has no score. Rounded to 3 decimals,
+    like phyloP's bigWigs. Its generator is ``default_rng([seed, 2])``, independent of the
+    other outputs' draws.
+    """
+    rng = np.random.default_rng([data.seed, 2])
+    level = {c: np.full(n, CONSERVATION_LEVELS["intergenic"], np.float32) for c, n in chrom_sizes.items()}
+    zip_by_tx: dict[str, list[tuple[int, int]]] = {}
+    for t, s, e in data.zipcodes[["transcript", "start", "end"]].itertuples(index=False):
+        zip_by_tx.setdefault(t, []).append((int(s), int(e)))
+    for g in layout:
+        track = level[g.chrom]
+        offset = float(rng.normal(0.0, CONSERVATION_GENE_SD))
+        track[g.start : g.end] = CONSERVATION_LEVELS["intron"] + offset
+        utr5, cds = int(data.utr5[g.index]), int(data.cds[g.index])
+        length = sum(e - s for s, e in g.exons)
+        for kind, (a, b) in (("utr5", (0, utr5)), ("cds", (utr5, utr5 + cds)), ("utr3", (utr5 + cds, length))):
+            for s, e in transcript_blocks(g.exons, g.strand, a, b):
+                track[s:e] = CONSERVATION_LEVELS[kind] + offset
+        for a, b in zip_by_tx.get(data.ids[g.index], []):
+            for s, e in transcript_blocks(g.exons, g.strand, a, b):
+                track[s:e] += signal
+    out = {}
+    for chrom, track in level.items():
+        n = len(track)
+        bins = rng.normal(0.0, CONSERVATION_NOISE_SD, size=-(-n // CONSERVATION_BIN)).astype(np.float32)
+        scores = np.round(track + np.repeat(bins, CONSERVATION_BIN)[:n], 3)
+        n_gaps = int(rng.poisson(CONSERVATION_GAP_SHARE * n / 55))
+        for start, size in zip(rng.integers(0, max(1, n), size=n_gaps), rng.integers(10, 101, size=n_gaps)):
+            scores[start : start + size] = np.nan
+        out[chrom] = scores
+    return out
+
+
 # -- files ------------------------------------------------------------------------------------
 
-def write_simulation(data: SimulatedData, out_dir: str | os.PathLike, genome: bool = True, force: bool = False) -> list[Path]:
-    """Write the dataset's files into ``out_dir`` (created if needed); returns the paths."""
+def write_simulation(data: SimulatedData, out_dir: str | os.PathLike, genome: bool = True, force: bool = False,
+                     conservation_signal: float = CONSERVATION_SIGNAL) -> list[Path]:
+    """Write the dataset's files into ``out_dir`` (created if needed); returns the paths.
+
+    genome: also write genome.fa, annotation.gtf and conservation.bw (with
+    ``conservation_signal`` added at the true zipcodes; 0 = no zipcode signal).
+    """
+    from rnatracker_cli.io.bigwig import runs, write_bigwig
+
+    if not math.isfinite(conservation_signal):
+        raise RNATrackerError("--conservation-signal must be a finite number")
     out = Path(out_dir)
-    names = [f for f in OUTPUT_FILES if genome or f not in ("genome.fa", "annotation.gtf")]
+    names = [f for f in OUTPUT_FILES if genome or f not in GENOME_FILES]
     if out.exists() and not out.is_dir():
         raise RNATrackerError(f"{out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
@@ -394,7 +473,13 @@ def write_simulation(data: SimulatedData, out_dir: str | os.PathLike, genome: bo
         write_meme(tmp, [(m.id, m.name, m.pwm) for m in data.motifs], nsites=20)
     written.append(out / "motifs.meme")
     if genome:
-        chroms, gtf = build_genome(data)
+        layout: list[GeneLayout] = []
+        chroms, gtf = build_genome(data, layout)
         emit("genome.fa", "".join(format_fasta(c, decode(s)) for c, s in chroms.items()))
         emit("annotation.gtf", "".join(gtf))
+        sizes = {c: len(s) for c, s in chroms.items()}
+        scores = conservation_track(data, sizes, layout, conservation_signal)
+        write_bigwig(out / "conservation.bw", sizes,
+                     (entry for c, v in scores.items() for entry in runs(c, 0, v)), force=force)
+        written.append(out / "conservation.bw")
     return written

@@ -21,8 +21,13 @@ def simulate(
         Optional[int], typer.Option("--max-length", help="Cap transcript lengths (keeps tests small).")
     ] = None,
     genome: Annotated[
-        bool, typer.Option("--genome/--no-genome", help="Also write genome.fa + annotation.gtf.")
+        bool, typer.Option("--genome/--no-genome", help="Also write genome.fa, annotation.gtf and conservation.bw.")
     ] = True,
+    conservation_signal: Annotated[
+        float,
+        typer.Option("--conservation-signal",
+                     help="Score added to conservation.bw at every base of a true zipcode (0 = no zipcode signal)."),
+    ] = 1.5,
     seed: Seed = 0,
     force: Force = False,
     quiet: Quiet = False,
@@ -30,8 +35,8 @@ def simulate(
 ) -> None:
     """Write synthetic data with planted zipcodes (known answers for tests and benchmarks).
 
-    Files: transcripts.fa, localization.tsv, zipcodes.bed (truth), motifs.meme, genome.fa and
-    annotation.gtf. The same seed gives byte-identical files.
+    Files: transcripts.fa, localization.tsv, zipcodes.bed (truth), motifs.meme, genome.fa,
+    annotation.gtf and conservation.bw (phyloP-like track). The same seed gives byte-identical files.
     """
     from rnatracker_cli.simulate import simulate_dataset, write_simulation
 
@@ -39,7 +44,7 @@ def simulate(
     with cli_errors(debug):
         names = tuple(f.strip() for f in fractions.split(","))
         data = simulate_dataset(n=n, fractions=names, seed=seed, max_length=max_length)
-        paths = write_simulation(data, out, genome=genome, force=force)
+        paths = write_simulation(data, out, genome=genome, force=force, conservation_signal=conservation_signal)
         lengths = [len(s) for s in data.sequences]
         con.print(
             f"simulated {n} transcripts (median length {int(sorted(lengths)[len(lengths) // 2])} nt), "

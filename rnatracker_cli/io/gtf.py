@@ -33,6 +33,7 @@ class TranscriptModel:
     exons: list[tuple[int, int]] = field(default_factory=list)
     biotype: str = ""
     has_cds: bool = False
+    coding: tuple[int, int] | None = None  # genomic span of CDS + stop_codon lines (0-based, half-open)
 
     @property
     def length(self) -> int:
@@ -44,7 +45,11 @@ class TranscriptModel:
 
 
 def read_gtf(path: str | os.PathLike) -> dict[str, TranscriptModel]:
-    """Transcript models keyed by transcript id, from ``exon`` and ``CDS`` lines of a GTF."""
+    """Transcript models keyed by transcript id, from ``exon`` and ``CDS`` lines of a GTF.
+
+    ``stop_codon`` lines (GENCODE keeps the stop codon out of ``CDS``) only widen
+    :attr:`TranscriptModel.coding`.
+    """
     try:
         with open_binary(path) as handle:
             table = pd.read_csv(
@@ -59,7 +64,7 @@ def read_gtf(path: str | os.PathLike) -> dict[str, TranscriptModel]:
         raise InputError(f"{path}: cannot read: {exc}") from None
     if table["attrs"].isna().all():
         raise InputError(f"{path}: not a GTF file (expected 9 tab-separated columns)")
-    table = table[table["feature"].isin(["exon", "CDS"])]
+    table = table[table["feature"].isin(["exon", "CDS", "stop_codon"])]
     try:
         starts = table["start"].astype(np.int64).to_numpy() - 1
         ends = table["end"].astype(np.int64).to_numpy()
@@ -92,8 +97,10 @@ def read_gtf(path: str | os.PathLike) -> dict[str, TranscriptModel]:
             model = models[tid] = TranscriptModel(tid, kv.get("gene_id", tid), chrom, strand, biotype=biotype)
         if feature == "exon":
             model.exons.append((int(start), int(end)))
-        else:
-            model.has_cds = True
+            continue
+        model.has_cds = model.has_cds or feature == "CDS"
+        lo, hi = (int(start), int(end)) if model.coding is None else model.coding
+        model.coding = (min(lo, int(start)), max(hi, int(end)))
     for model in models.values():
         model.exons.sort()
     if not models:
@@ -137,3 +144,30 @@ def transcript_blocks(exons: list[tuple[int, int]], strand: str, start: int, end
                 blocks.append((e - (hi - pos), e - (lo - pos)))
         pos += size
     return sorted(blocks)
+
+
+def coding_range(model: TranscriptModel) -> tuple[int, int] | None:
+    """Transcript coordinates ``(start, end)`` (0-based, half-open, 5'→3') of the coding part.
+
+    From :attr:`TranscriptModel.coding` (CDS + stop codon); None when the transcript has no CDS
+    or its CDS lies outside its exons. 5'UTR = ``[0, start)``, 3'UTR = ``[end, length)``.
+    """
+    if model.coding is None:
+        return None
+    lo, hi = model.coding
+    first, last = transcript_position(model, lo), transcript_position(model, hi - 1)
+    if first is None or last is None:
+        return None
+    a, b = sorted((first, last))
+    return a, b + 1
+
+
+def transcript_position(model: TranscriptModel, pos: int) -> int | None:
+    """Transcript coordinate (5'→3') of genomic base ``pos``; None when it is not in an exon."""
+    offset = 0
+    ordered = model.exons if model.strand != "-" else model.exons[::-1]
+    for s, e in ordered:
+        if s <= pos < e:
+            return offset + (pos - s if model.strand != "-" else e - 1 - pos)
+        offset += e - s
+    return None
