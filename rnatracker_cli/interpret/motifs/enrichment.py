@@ -155,6 +155,16 @@ def background_windows(zip_start: int, zip_end: int, territory: list[tuple[int, 
     return windows
 
 
+def check_zipcodes(zipcodes: Zipcodes, lengths: Mapping[str, int]) -> None:
+    """Every zipcode must lie on a known transcript (id → length), inside it; else :class:`InputError`."""
+    missing = sorted({c for c in zipcodes.chrom if c not in lengths})
+    if missing:
+        raise InputError(f"--zipcodes: {len(missing)} transcript(s) not among the sequences, e.g. {missing[0]}")
+    for c, e in zip(zipcodes.chrom, zipcodes.end):
+        if e > lengths[c]:
+            raise InputError(f"--zipcodes: region ending at {e} is past the end of {c} ({lengths[c]} nt)")
+
+
 def enrichment_table(motifs: Sequence[MemeMotif], sequences: Mapping[str, np.ndarray], zipcodes: Zipcodes,
                      fimo_p: float = 1e-4) -> pd.DataFrame:
     """``enrichment.tsv`` rows (:data:`ENRICHMENT_COLUMNS`), sorted by p-value.
@@ -162,15 +172,10 @@ def enrichment_table(motifs: Sequence[MemeMotif], sequences: Mapping[str, np.nda
     sequences: transcript id → uint8 codes. Raises :class:`InputError` when a zipcode names a
     transcript that is not among ``sequences`` or runs past its end.
     """
-    missing = sorted({c for c in zipcodes.chrom if c not in sequences})
-    if missing:
-        raise InputError(f"--zipcodes: {len(missing)} transcript(s) not among the sequences, e.g. {missing[0]}")
+    check_zipcodes(zipcodes, {k: len(v) for k, v in sequences.items()})
     ids = sorted(set(zipcodes.chrom))
     index = {t: i for i, t in enumerate(ids)}
     seqs = [sequences[t] for t in ids]
-    for c, e in zip(zipcodes.chrom, zipcodes.end):
-        if e > len(sequences[c]):
-            raise InputError(f"--zipcodes: region ending at {e} is past the end of {c} ({len(sequences[c])} nt)")
     sites, offsets = fimo_sites(motifs, seqs, fimo_p)
     tidx = np.array([index[c] for c in zipcodes.chrom], dtype=np.int64)
     territory = {i: _merge([(int(s), int(e)) for s, e in zip(zipcodes.start[tidx == i], zipcodes.end[tidx == i])])

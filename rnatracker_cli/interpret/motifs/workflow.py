@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from rnatracker_cli.errors import CacheError, InputError, OutputExistsError, RNATrackerError
-from rnatracker_cli.interpret.motifs.enrichment import enrichment_table, format_enrichment, read_zipcodes
+from rnatracker_cli.interpret.motifs.enrichment import check_zipcodes, enrichment_table, format_enrichment, read_zipcodes
 from rnatracker_cli.interpret.motifs.filters import first_layer, filter_sites
 from rnatracker_cli.interpret.motifs.influence import filter_influence
 from rnatracker_cli.interpret.motifs.matching import format_tomtom, run_tomtom, tomtom_table
@@ -212,6 +212,8 @@ def run_motifs(
     layer = first_layer(loaded.model, loaded.config)
     predictor = Predictor(loaded.model, loaded.config, dev)
     inputs = _read_inputs(str(sequences), predictor.encoding.needs_structure, loaded.training)
+    if zips is not None:
+        check_zipcodes(zips, {i: len(s) for i, s in zip(inputs.ids, inputs.sequences)})
     notes = [layer.note]
     n = len(inputs.sequences)
 
