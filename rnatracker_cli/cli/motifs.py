@@ -43,7 +43,7 @@ def motifs(
         for note in s.notes[1:]:
             con.print(f"note: {note}")
         con.print(f"{s.motifs} of {s.filters} filters became motifs ({s.transcripts} transcripts); "
-                  f"{s.matched} match a {s.database} motif at q < 0.05"
+                  f"{s.matched} match a database motif at q < 0.05 ({s.database}, {s.database_motifs} motifs)"
                   + ("" if s.enriched is None else f"; {s.enriched} motif × class tests enriched at q < 0.05")
                   + f"; {s.seconds:.1f}s → {s.out}", soft_wrap=True)
 

@@ -70,8 +70,8 @@ def read_zipcodes(path: str | os.PathLike) -> Zipcodes:
             raise InputError(f"{where}: line {lineno}: genomic BED12+4; motifs needs transcript coordinates "
                              "(run scan-zipcodes without --gtf)")
         if len(fields) < 10:
-            raise InputError(f"{where}: line {lineno}: expected the 10 columns of a scan-zipcodes BED "
-                             f"(chrom start end name score strand kl_peak fraction direction deltas), found {len(fields)}")
+            raise InputError(f"{where}: line {lineno}: expected the 10 columns of a scan-zipcodes BED (chrom start "
+                             f"end name score strand kl_peak fraction direction deltas), found {len(fields)}")
         try:
             start, end = int(fields[1]), int(fields[2])
         except ValueError:
@@ -96,7 +96,8 @@ class Sites:
     widths: np.ndarray
 
 
-def fimo_sites(motifs: Sequence[MemeMotif], sequences: Sequence[np.ndarray], fimo_p: float = 1e-4) -> tuple[Sites, np.ndarray]:
+def fimo_sites(motifs: Sequence[MemeMotif], sequences: Sequence[np.ndarray],
+               fimo_p: float = 1e-4) -> tuple[Sites, np.ndarray]:
     """FIMO sites (forward strand) of ``motifs`` in ``sequences`` (uint8 codes).
 
     Returns the sites in concatenated coordinates and ``offsets`` int64 (n + 1,): transcript
@@ -142,7 +143,8 @@ def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def background_windows(zip_start: int, zip_end: int, territory: list[tuple[int, int]], length: int) -> list[tuple[int, int]]:
+def background_windows(zip_start: int, zip_end: int, territory: list[tuple[int, int]],
+                       length: int) -> list[tuple[int, int]]:
     """Adjacent windows of the zipcode's length in ``[0, length)`` outside ``territory``
     (merged, sorted zipcode intervals of the transcript), from the start of each stretch."""
     size = zip_end - zip_start
@@ -204,7 +206,8 @@ def enrichment_table(motifs: Sequence[MemeMotif], sequences: Mapping[str, np.nda
                          int(z_count.sum()), int(b_count.sum()), float(odds), float(p)))
     frame = pd.DataFrame(rows, columns=list(ENRICHMENT_COLUMNS[:-1]))
     frame["q_value"] = bh_qvalues(frame["p_value"].to_numpy())
-    return frame.sort_values(["p_value", "fraction", "direction"], kind="stable", na_position="last").reset_index(drop=True)
+    frame = frame.sort_values(["p_value", "fraction", "direction"], kind="stable", na_position="last")
+    return frame.reset_index(drop=True)
 
 
 def format_enrichment(table: pd.DataFrame) -> str:

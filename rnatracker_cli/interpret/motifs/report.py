@@ -23,7 +23,7 @@ def information(pwm: np.ndarray) -> np.ndarray:
     return p * (2.0 - entropy)[:, None]
 
 
-def logo_png(pwm: np.ndarray, title: str = "", dpi: int = 72) -> bytes:
+def logo_png(pwm: np.ndarray, title: str = "", dpi: int = 100) -> bytes:
     """PNG bytes of an information-content logo of ``pwm`` (width, 4) over A C G U."""
     import matplotlib
 
@@ -81,7 +81,7 @@ def render_html(rows: Sequence[ReportRow], fractions: Sequence[str], header: dic
            "body{font-family:sans-serif;font-size:13px;margin:1.5em}table{border-collapse:collapse}"
            "td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:middle}"
            "th{background:#f3f3f3}.num{text-align:right;font-variant-numeric:tabular-nums}"
-           "img{height:52px}.note{color:#555}</style></head><body>",
+           "img{height:64px}.note{color:#555}</style></head><body>",
            "<h1>rnatracker motifs</h1><table>"]
     out += [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in header.items()]
     out.append("</table>")

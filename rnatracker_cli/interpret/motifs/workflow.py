@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from rnatracker_cli.errors import CacheError, InputError, OutputExistsError, RNATrackerError
-from rnatracker_cli.interpret.motifs.enrichment import check_zipcodes, enrichment_table, format_enrichment, read_zipcodes
+from rnatracker_cli.interpret.motifs.enrichment import (check_zipcodes, enrichment_table, format_enrichment,
+                                                        read_zipcodes)
 from rnatracker_cli.interpret.motifs.filters import first_layer, filter_sites
 from rnatracker_cli.interpret.motifs.influence import filter_influence
 from rnatracker_cli.interpret.motifs.matching import format_tomtom, run_tomtom, tomtom_table
@@ -246,8 +247,8 @@ def run_motifs(
     with _atomic_dir(out, force) as tmp:
         (tmp / "filters.meme").write_text(format_meme(motifs), newline="\n")
         (tmp / "tomtom.tsv").write_text(format_tomtom(tomtom), newline="\n")
-        (tmp / "influence.tsv").write_text(
-            _influence_table(ids, sites.n_sites, influence.kl_mean, influence.delta_mean, loaded.fractions), newline="\n")
+        table = _influence_table(ids, sites.n_sites, influence.kl_mean, influence.delta_mean, loaded.fractions)
+        (tmp / "influence.tsv").write_text(table, newline="\n")
         if enrichment is not None:
             (tmp / "enrichment.tsv").write_text(format_enrichment(enrichment), newline="\n")
         rows = []
