@@ -79,6 +79,7 @@ def test_outputs(full_run, sim_data):
     assert sorted(p.name for p in out.iterdir()) == ["enrichment.tsv", "filters.meme", "influence.tsv", "logos",
                                                      "report.html", "tomtom.tsv"]
     assert not list(out.parent.glob(".out.*"))  # no temporary folder left
+    assert out.stat().st_mode & 0o755 == 0o755  # not the private mode of a temporary folder
     influence = pd.read_csv(out / "influence.tsv", sep="\t")
     assert list(influence.columns) == ["filter", "sites", "kl_mean", *(f"delta_{f}" for f in FRACTIONS)]
     assert sorted(influence["filter"]) == ["filter01", "filter02", "filter03"]

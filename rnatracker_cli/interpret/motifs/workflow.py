@@ -142,6 +142,10 @@ def _atomic_dir(out: Path, force: bool) -> Iterator[Path]:
     _check_out(out, force)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if str(out.parent) else "."))
     try:
+        # mkdtemp makes the folder private (0700); the result gets the usual permissions.
+        mask = os.umask(0)
+        os.umask(mask)
+        tmp.chmod(0o777 & ~mask)
         yield tmp
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=tmp.parent))
