@@ -181,6 +181,9 @@ def test_bad_inputs(runner, tmp_path, sim_dir, model_path, small_fasta):
     assert "needs --model" in _error_line(runner.invoke(app, ["motifs", fasta, "--out", str(tmp_path / "d")]))
     assert "model file not found" in _error_line(
         runner.invoke(app, ["motifs", fasta, "--model", str(tmp_path / "none.pt"), "--out", str(tmp_path / "e")]))
+    for option, value in (("--threshold", "0"), ("--min-sites", "0"), ("--max-q", "2"), ("--fimo-p", "1")):
+        res = runner.invoke(app, ["motifs", fasta, *base, "--out", str(tmp_path / "f"), option, value])
+        assert option in _error_line(res)
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]
 
 

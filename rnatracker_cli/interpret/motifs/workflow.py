@@ -208,6 +208,10 @@ def run_motifs(
         raise RNATrackerError("--min-sites must be at least 1")
     if not 0 < max_q <= 1:
         raise RNATrackerError("--max-q must be in (0, 1]")
+    if not 0 < threshold <= 1:
+        raise RNATrackerError("--threshold must be in (0, 1] (a fraction of each filter's largest activation)")
+    if not 0 < fimo_p < 1:
+        raise RNATrackerError("--fimo-p must be in (0, 1)")
     out = Path(out)
     _check_out(out, force)
     database, db_label = load_database(db)
