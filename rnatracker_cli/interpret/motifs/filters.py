@@ -81,6 +81,7 @@ def first_layer(model: nn.Module, config: dict) -> FirstLayer:
         note = "seq+struct model: sequence-branch filters only (the structure branch reads no bases)"
     else:
         note = "sequence model"
+    note = f"{note}: {weight.shape[0]} first-layer filters of width {weight.shape[2]}"
     if weight.shape[1] != 4:
         raise RNATrackerError(f"unexpected first-layer input channels {weight.shape[1]} for encoding {encoding}")
     return FirstLayer(weight.contiguous(), conv.bias.detach().float().clone(), conv, note)

@@ -32,7 +32,7 @@ from rnatracker_cli.io.meme import MemeMotif, format_meme, read_meme
 
 #: The bundled RBP motif database (package data).
 DEFAULT_DB = "Ray2013_rbp_RNA.meme"
-DEFAULT_DB_LABEL = "Ray et al. 2013 RNAcompete RBP motifs (bundled)"
+DEFAULT_DB_LABEL = "Ray et al. 2013 RNAcompete RBP motifs, bundled"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
