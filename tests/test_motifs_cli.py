@@ -52,11 +52,11 @@ def zip_bed(tmp_path_factory, sim_dir):
 
 @pytest.fixture(scope="module")
 def small_fasta(tmp_path_factory, sim_data):
-    """The first 6 simulated transcripts (for the tests of behaviour that needs no data)."""
+    """The first 300 nt of 6 simulated transcripts (for tests of behaviour that needs little data)."""
     from rnatracker_cli.alphabet import decode
 
     path = tmp_path_factory.mktemp("small") / "small.fa"
-    path.write_text("".join(f">{i}\n{decode(s)}\n" for i, s in zip(sim_data.ids[:6], sim_data.sequences[:6])))
+    path.write_text("".join(f">{i}\n{decode(s[:300])}\n" for i, s in zip(sim_data.ids[:6], sim_data.sequences[:6])))
     return path
 
 
