@@ -4,8 +4,8 @@ Reverse complements are off: RNA is single-stranded, so a filter matches a datab
 only in the orientation given (memelite's ``reverse_complement=False``). Per query motif:
 p-values of the best alignment with every target (memelite's complete-score Tomtom),
 E-value = p × number of targets, q-value = Benjamini–Hochberg over that query's p-values
-against all targets (as MEME Tomtom computes them per query). Rows with q ≤ ``max_q`` are
-written, per query in ascending p-value, in MEME Tomtom's column layout
+against all targets. Rows with q ≤ ``max_q`` are written, per query in ascending p-value, in
+MEME Tomtom's column layout
 (:data:`TOMTOM_COLUMNS`); consensus strings are the most probable letter per column.
 """
 
