@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from rnatracker_cli.cli.app import app
+from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.interpret.motifs import run_motifs
 from rnatracker_cli.interpret.motifs.matching import TOMTOM_COLUMNS
 from rnatracker_cli.io.cache import write_cache
@@ -194,3 +195,25 @@ def test_model_without_filters(runner, tmp_path, small_fasta, arch):
                               str(tmp_path / "out")])
     assert "has no convolution filters" in _error_line(res)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("encoding", ["seqxstruct", "seq+struct"])
+def test_structure_models_on_a_folded_cache(tmp_path, sim_data, sim_dir, encoding):
+    from rnatracker_cli.io.cache import Cache
+
+    seqs = [s[:300] for s in sim_data.sequences[:6]]
+    cache = tmp_path / "c.h5"
+    write_cache(cache, ids=sim_data.ids[:6], sequences=seqs, targets=sim_data.targets[:6],
+                fractions=list(sim_data.fractions))
+    model = _checkpoint(tmp_path, encoding=encoding, filters=3)
+    with pytest.raises(RNATrackerError, match="run `rnatracker fold"):
+        run_motifs(str(cache), str(model), tmp_path / "a", db=str(sim_dir / "motifs.meme"), logos=False, device="cpu")
+    rng = np.random.default_rng(0)
+    with Cache(cache, "r+") as c:
+        c.ensure_structure({"method": "test"})
+        c.write_structure(range(6), [rng.integers(0, 6, size=len(s)).astype(np.uint8) for s in seqs])
+    summary = run_motifs(str(cache), str(model), tmp_path / "b", db=str(sim_dir / "motifs.meme"), logos=False,
+                         min_sites=1, device="cpu")
+    assert summary.filters == 3 and encoding in summary.notes[0]
+    influence = pd.read_csv(tmp_path / "b" / "influence.tsv", sep="\t")
+    assert len(influence) == 3 and (influence["kl_mean"] >= 0).all()
