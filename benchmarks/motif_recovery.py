@@ -8,7 +8,8 @@ Every step is the real command (``python -m rnatracker_cli …``), as a user run
 1. ``simulate --n N --seed S --no-genome`` (planted motifs in ``sim/motifs.meme``);
 2. ``prepare`` a cache of all transcripts, ``train`` with the defaults (plus ``--train-args``);
 3. ``scan-zipcodes`` on the first ``--scan-max`` transcripts (defaults plus ``--scan-args``);
-4. ``motifs CACHE --model run --db sim/motifs.meme --zipcodes calls.bed``.
+4. ``motifs sim/transcripts.fa --model run --db sim/motifs.meme --zipcodes calls.bed`` (the
+   FASTA, not the cache: ``prepare`` drops low-expression transcripts, which are scanned too).
 
 Per planted motif it reports the best filter match (Tomtom q-value) and the enrichment of the
 motif in zipcodes of its own fraction and direction: *found by a filter* = some filter's
@@ -92,7 +93,7 @@ def main() -> None:
         seconds["scan"] = _run(["scan-zipcodes", str(run), str(work / "scan.fa"), "--out", str(calls), "--device",
                                 "cpu", "--force", *shlex.split(args.scan_args)], args.threads)
     out = work / "motifs"
-    seconds["motifs"] = _run(["motifs", str(cache), "--model", str(run), "--out", str(out), "--db",
+    seconds["motifs"] = _run(["motifs", str(sim / "transcripts.fa"), "--model", str(run), "--out", str(out), "--db",
                               str(sim / "motifs.meme"), "--zipcodes", str(calls), "--device", "cpu", "--force"],
                              args.threads)
 
