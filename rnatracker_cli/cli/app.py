@@ -37,9 +37,9 @@ def _root(
 
 def _register() -> None:
     # Command modules are imported here (not at package import) to keep `--help` fast.
-    from rnatracker_cli.cli import cv, fold, predict, prepare, scan, simulate, train
+    from rnatracker_cli.cli import cv, fold, models, predict, prepare, scan, simulate, train
 
-    for module in (simulate, prepare, fold, train, cv, predict, scan):
+    for module in (simulate, prepare, fold, train, cv, predict, scan, models):
         module.register(app)
 
 
