@@ -1,0 +1,161 @@
+"""scripts/build_models.py end to end on a tiny simulated DATA_DIR, into a temporary package folder."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from rnatracker_cli.alphabet import decode
+from rnatracker_cli.model.checkpoint import load_model
+from rnatracker_cli.pretrained import builtin_paths, default_builtin, file_sha256, list_builtin
+from rnatracker_cli.simulate import simulate_dataset
+
+REPO = Path(__file__).resolve().parent.parent
+
+QUICK = '{"epochs": 1, "seeds": [0, 1], "batch_nt": 20000}'
+
+
+@pytest.fixture(scope="module")
+def build():
+    """scripts/build_models.py imported as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("_build_models", REPO / "scripts" / "build_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """DATA_DIR laid out like the shared data: lncatlas_mrna/lncatlas_mrna.{fa,tsv}, 24 transcripts
+    with 1/0 cytosol/nucleus labels (nucleus = the simulated nuclear share exceeds the cytosolic)."""
+    root = tmp_path_factory.mktemp("data")
+    d = simulate_dataset(n=24, fractions=("cytosol", "nucleus"), seed=11, max_length=400)
+    (root / "lncatlas_mrna").mkdir()
+    with open(root / "lncatlas_mrna" / "lncatlas_mrna.fa", "w") as f:
+        for i, s in zip(d.ids, d.sequences):
+            f.write(f">{i}\n{decode(s)}\n")
+    with open(root / "lncatlas_mrna" / "lncatlas_mrna.tsv", "w") as f:
+        f.write("transcript_id\tgene\tcytosol\tnucleus\n")
+        for i, g, t in zip(d.ids, d.genes, d.targets):
+            nuc = int(t[1] > t[0])
+            f.write(f"{i}\t{g}\t{1 - nuc}\t{nuc}\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(build, data_dir, tmp_path_factory):
+    """One build into an empty package folder: (package folder, docs folder)."""
+    out = tmp_path_factory.mktemp("pkg")
+    docs = tmp_path_factory.mktemp("docs")
+    (out / "index.json").write_text('{"schema": 1, "models": []}\n')
+    rc = build.main([str(data_dir), "--out", str(out), "--docs", str(docs), "--recipe", QUICK])
+    assert rc == 0
+    return out, docs
+
+
+def test_build_writes_weights_index_and_card_that_the_registry_reads(built, data_dir):
+    out, docs = built
+    (model,) = list_builtin(out)
+    assert model.name == "human-mrna" and model.default and default_builtin(out) == "human-mrna"
+    assert model.compartments == ("cytosol", "nucleus")
+    assert [f.path for f in model.files] == ["human-mrna.seed0.pt", "human-mrna.seed1.pt"]
+    assert model.counts["transcripts"] == 24
+    assert model.counts["cytosol"] + model.counts["nucleus"] == 24
+    assert model.recipe["epochs"] == 1 and model.recipe["seeds"] == [0, 1] and model.recipe["length_feature"] is True
+    assert "--recipe" in model.command and model.command.startswith("python scripts/build_models.py ")
+    fa = data_dir / "lncatlas_mrna" / "lncatlas_mrna.fa"
+    assert {"path": "lncatlas_mrna/lncatlas_mrna.fa", "sha256": file_sha256(fa)} in model.data_files
+    for path in builtin_paths("human-mrna", out):  # sha256 verified against the index
+        loaded = load_model(path)
+        assert loaded.fractions == ["cytosol", "nucleus"]
+        assert loaded.config["arch"] == "rnatracker" and loaded.config["length_feature"] is True
+        assert loaded.training["cache"] == "human-mrna.h5"  # no absolute path of the build machine
+        assert loaded.training["builtin"]["name"] == "human-mrna"
+        assert path.stat().st_mode & 0o044 == 0o044  # readable by everyone once installed
+    seeds = [load_model(p).training["seed"] for p in model.paths]
+    assert seeds == [0, 1]
+    card = (docs / "human-mrna.md").read_text()
+    for heading in ("## Training data", "## Recipe", "## Cross-validation against baselines",
+                    "## Transfer to another assay", "## Calibration", "## Intended use and limits", "## Citation"):
+        assert heading in card
+    assert "YangLab/RNAlight" in card and "MIT" in card and "Engel" in card and "Halo-seq" in card
+    assert model.files[0].sha256 in card and file_sha256(fa) in card
+    assert "24 transcripts" in card and "Not measured for this build" in card
+
+
+def test_rebuild_reproduces_the_weights_byte_for_byte(build, built, data_dir, tmp_path):
+    out, _ = built
+    again = tmp_path / "pkg"
+    again.mkdir()
+    rc = build.main([str(data_dir), "--out", str(again), "--docs", str(tmp_path / "docs"), "--recipe", QUICK,
+                     "--only", "human-mrna"])
+    assert rc == 0
+    assert [f.sha256 for f in list_builtin(again)[0].files] == [f.sha256 for f in list_builtin(out)[0].files]
+
+
+def test_figures_only_updates_index_card_and_models_table(build, built, tmp_path, runner, monkeypatch):
+    from rnatracker_cli import pretrained
+    from rnatracker_cli.cli.app import app
+
+    out, docs = built
+    before = [f.sha256 for f in list_builtin(out)[0].files]
+    figures = {"human-mrna": {
+        "cv": {"metric": "nuclear ROC AUC", "folds": 10, "model": "rnatracker",
+               "scores": {"rnatracker": 0.7812, "length": 0.7031, "kmer-gbm": 0.7604, "kmer-dnn": 0.7222},
+               "tests": [{"against": "length", "test": "DeLong, nuclear labels", "difference": 0.0781, "p": 0.00012}],
+               "command": "rnatracker cv lnc.h5 --models rnatracker,length,kmer-gbm,kmer-dnn", "date": "2026-12-02"},
+        "transfer": {"data": "halo_mrna_dev", "n": 362, "metric": "nuclear ROC AUC", "model": "human-mrna",
+                     "scores": {"human-mrna": 0.861, "length": 0.823}},
+        "calibration": {"data": "halo_mrna_dev", "ece": 0.041,
+                        "bins": [{"predicted": 0.2, "observed": 0.18, "n": 120}]},
+    }}
+    path = tmp_path / "figures.json"
+    path.write_text(json.dumps(figures))
+    rc = build.main(["unused", "--out", str(out), "--docs", str(docs), "--figures-only", "--cv-figures", str(path)])
+    assert rc == 0
+    (model,) = list_builtin(out)
+    assert [f.sha256 for f in model.files] == before  # no retraining
+    assert model.cv["scores"]["rnatracker"] == 0.7812 and model.transfer["scores"]["human-mrna"] == 0.861
+    card = (docs / "human-mrna.md").read_text()
+    assert "| **rnatracker** (this recipe) | 0.781 |" in card and "| kmer-dnn | 0.722 |" in card
+    assert "| length | DeLong, nuclear labels | 0.078 | 1.2e-04 |" in card
+    assert "| 0.200 | 0.180 | 120 |" in card and "ece 0.041" in card and "Not measured" not in card
+
+    monkeypatch.setattr(pretrained, "package_dir", lambda: out)
+    result = runner.invoke(app, ["models", "--tsv"])
+    assert result.exit_code == 0, result.output
+    header, row = result.stdout.splitlines()
+    cells = dict(zip(header.split("\t"), row.split("\t")))
+    assert cells["cv_score"] == "0.781" and cells["transfer_score"] == "0.861"
+    assert cells["cv_baselines"] == "length=0.703,kmer-gbm=0.760,kmer-dnn=0.722"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--only", "nope"], "unknown model(s) nope"),
+    (["--recipe", '{"epochz": 3}'], "recipe keys not understood by this rnatracker: epochz"),
+    (["--recipe", '{"seeds": []}'], "'seeds' must be a non-empty list"),
+    (["--recipe", "[1]"], "--recipe must be a JSON object"),
+])
+def test_bad_arguments_are_one_error_line(build, data_dir, tmp_path, capsys, args, message):
+    (tmp_path / "index.json").write_text('{"schema": 1, "models": []}')
+    rc = build.main([str(data_dir), "--out", str(tmp_path), "--docs", str(tmp_path / "docs"), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and err == [f"error: {err[0][7:]}"] and message in err[0]
+    assert json.loads((tmp_path / "index.json").read_text())["models"] == []
+
+
+def test_missing_data_and_bad_figures(build, tmp_path, capsys):
+    (tmp_path / "index.json").write_text('{"schema": 1, "models": []}')
+    assert build.main([str(tmp_path), "--out", str(tmp_path)]) == 1
+    assert "lncatlas_mrna/lncatlas_mrna.fa not found" in capsys.readouterr().err
+    bad = tmp_path / "figures.json"
+    bad.write_text(json.dumps({"human-mrna": {"cv": {"metric": "AUROC", "folds": 10, "model": "x",
+                                                     "scores": {"length": 0.7}}}}))
+    assert build.main([str(tmp_path), "--out", str(tmp_path), "--cv-figures", str(bad)]) == 1
+    assert "has no entry for model 'x'" in capsys.readouterr().err
+    assert build.main([str(tmp_path), "--out", str(tmp_path), "--figures-only"]) == 1
+    err = capsys.readouterr().err
+    assert "--figures-only: human-mrna not in" in err and "build first" in err
