@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -78,6 +77,7 @@ def test_every_listed_weights_file_is_installed_with_its_sha256_and_within_the_s
 
 
 def test_pyproject_ships_index_and_weights_as_package_data():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11; the wheel test covers 3.10
     config = tomllib.loads((REPO / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["rnatracker_cli.pretrained"]
     names = [INDEX_FILE] + [f.path for m in _shipped() for f in m.files] + ["human-mrna.pt", "x.seed0.pt"]
@@ -262,7 +262,7 @@ def test_table_lists_every_model_with_default_marker_and_figures(runner, install
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "alpha *" in out and "beta" in out and "beta *" not in out
-    assert "cytosol, nucleus" in out and "simulated, 10 transcripts" in out
+    assert "cytosol" in out and "nucleus" in out and "simulated, 10 transcripts" in out
     assert "nuclear ROC AUC 0.781 (10-fold; length=0.700,kmer-gbm=0.760)" in out
     assert "halo_mrna_dev 0.850" in out and "not measured" in out  # beta has no figures
     size = (installed / "beta.seed0.pt").stat().st_size * 2

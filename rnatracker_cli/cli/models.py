@@ -19,14 +19,15 @@ def _table(models) -> None:
 
     table = Table(title="Built-in models (* = default, used when --model is not given)", title_justify="left")
     for column in ("name", "compartments", "training data", "CV", "transfer", "size"):
-        table.add_column(column, overflow="fold")
+        # Names and sizes are what users copy or compare: never break them across lines.
+        table.add_column(column, no_wrap=column in ("name", "size"), overflow="fold")
     for m in models:
         cv, transfer = m.cv or {}, m.transfer or {}
         cv_text = "not measured"
         if cv:
             cv_text = f"{cv.get('metric', '')} {own_score(cv)} ({cv.get('folds', '?')}-fold; {baseline_scores(cv)})"
         transfer_text = f"{transfer.get('data', '')} {own_score(transfer)}" if transfer else "not measured"
-        table.add_row(f"{m.name}{' *' if m.default else ''}", ", ".join(m.compartments), m.training_data,
+        table.add_row(f"{m.name}{' *' if m.default else ''}", "\n".join(m.compartments), m.training_data,
                       cv_text, transfer_text, human_size(m.size_bytes))
     Console(highlight=False, soft_wrap=False).print(table)
 
