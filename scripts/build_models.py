@@ -156,6 +156,19 @@ def train_member(cache: Path, seed: int, recipe: dict, out: Path) -> Path:
     return summary.out / "model.pt"
 
 
+def train_members(cache: Path, recipe: dict, work: Path, name: str, log=print) -> list[Path]:
+    """Train the ensemble: one checkpoint per seed of ``recipe["seeds"]`` (via
+    :func:`train_member`), in seed order. A library that saves an ensemble as one checkpoint
+    (``train --replicates K``) replaces this with one call returning ``[path]``; the rest of
+    the script handles one file or several."""
+    seeds = list(recipe["seeds"])
+    paths = []
+    for member, seed in enumerate(seeds):
+        log(f"{name}: training member {member + 1}/{len(seeds)} (seed {seed}) …")
+        paths.append(train_member(cache, seed, recipe, work / f"{name}-seed{seed}"))
+    return paths
+
+
 def check_recipe(recipe: dict) -> None:
     """Refuse recipe keys that no training option takes (they would be silently ignored)."""
     from rnatracker_cli.training.loop import FitOptions
@@ -507,11 +520,10 @@ def build_model(name: str, data_dir: Path, out: Path, work: Path, recipe: dict, 
     log(f"{name}: prepared {summary.written} transcripts from {', '.join(spec['train_on'])}")
     seeds = list(recipe["seeds"])
     files = []
-    for member, seed in enumerate(seeds):
-        log(f"{name}: training member {member + 1}/{len(seeds)} (seed {seed}) …")
-        trained = train_member(cache, seed, recipe, work / f"{name}-seed{seed}")
-        dst = out / member_file(name, seed, len(seeds))
-        pack_checkpoint(trained, dst, name, member, seeds, cache.name)
+    trained = train_members(cache, recipe, work, name, log)
+    for member, (seed, path) in enumerate(zip(seeds, trained)):
+        dst = out / member_file(name, seed, len(trained))
+        pack_checkpoint(path, dst, name, member, seeds, cache.name)
         files.append({"path": dst.name, "sha256": file_sha256(dst), "bytes": dst.stat().st_size})
     titles = " + ".join(DATASETS[d]["title"] for d in spec["train_on"])
     return {
