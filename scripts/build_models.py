@@ -2,7 +2,8 @@
 """Rebuild rnatracker's built-in models from the reference data, with fixed seeds.
 
     python scripts/build_models.py DATA_DIR [--out rnatracker_cli/pretrained] [--only NAME]
-                                   [--cv-figures FIGURES.json] [--figures-only] [--recipe JSON]
+                                   [--cv-figures FIGURES.json] [--recipe JSON] [--work DIR]
+    python scripts/build_models.py --figures-only --cv-figures FIGURES.json [--only NAME]
 
 DATA_DIR holds the data sets named in :data:`DATASETS` (``lncatlas_mrna/lncatlas_mrna.fa`` …,
 the layout of the project's shared reference data). For each model in :data:`MODELS` the
@@ -563,7 +564,8 @@ def _remove_stale(out: Path, old: dict | None, new: dict) -> None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data_dir", type=Path, help="folder with the data sets (e.g. ../shared/data)")
+    parser.add_argument("data_dir", type=Path, nargs="?", default=None,
+                        help="folder with the data sets (e.g. ../shared/data); not needed with --figures-only")
     parser.add_argument("--out", type=Path, default=REPO / "rnatracker_cli" / "pretrained",
                         help="package folder for the weights and index.json (default: this checkout's)")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "models",
@@ -612,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise RNATrackerError(f"--figures-only: {', '.join(missing)} not in {args.out / INDEX_FILE}; build first")
         else:
             data_dir = args.data_dir
+            if data_dir is None:
+                raise RNATrackerError("give DATA_DIR, the folder with the data sets (or --figures-only)")
             if not data_dir.is_dir():
                 raise RNATrackerError(f"DATA_DIR {data_dir} is not a folder")
             with tempfile.TemporaryDirectory(prefix="rnatracker-build-") as tmp:

@@ -114,7 +114,7 @@ def test_figures_only_updates_index_card_and_models_table(build, built, tmp_path
     }}
     path = tmp_path / "figures.json"
     path.write_text(json.dumps(figures))
-    rc = build.main(["unused", "--out", str(out), "--docs", str(docs), "--figures-only", "--cv-figures", str(path)])
+    rc = build.main(["--out", str(out), "--docs", str(docs), "--figures-only", "--cv-figures", str(path)])
     assert rc == 0
     (model,) = list_builtin(out)
     assert [f.sha256 for f in model.files] == before  # no retraining
@@ -156,6 +156,8 @@ def test_missing_data_and_bad_figures(build, tmp_path, capsys):
                                                      "scores": {"length": 0.7}}}}))
     assert build.main([str(tmp_path), "--out", str(tmp_path), "--cv-figures", str(bad)]) == 1
     assert "has no entry for model 'x'" in capsys.readouterr().err
-    assert build.main([str(tmp_path), "--out", str(tmp_path), "--figures-only"]) == 1
+    assert build.main(["--out", str(tmp_path)]) == 1
+    assert "give DATA_DIR" in capsys.readouterr().err
+    assert build.main(["--out", str(tmp_path), "--figures-only"]) == 1
     err = capsys.readouterr().err
     assert "--figures-only: human-mrna not in" in err and "build first" in err
