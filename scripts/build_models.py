@@ -135,12 +135,13 @@ _FIGURE_FIELDS = {
 
 # -- training -------------------------------------------------------------------------------
 
-def train_member(cache: Path, seed: int, recipe: dict, out: Path) -> Path:
+def train_member(cache: Path, seed: int, recipe: dict, out: Path, log=print) -> Path:
     """Train one ensemble member on ``cache`` with ``seed``; returns its ``model.pt``.
 
     ``recipe`` keys that are fields of ``ModelOptions`` or ``FitOptions`` are passed on;
     ``val_fraction`` goes to ``train_run``. Always on CPU with one thread (what a rebuild
-    reproduces). ``out`` is the run directory to write (overwritten).
+    reproduces). ``out`` is the run directory to write (overwritten); ``log`` gets one line
+    per epoch.
     """
     import torch
 
@@ -152,8 +153,15 @@ def train_member(cache: Path, seed: int, recipe: dict, out: Path) -> Path:
     fit_keys = {f.name for f in dataclasses.fields(FitOptions)} - {"seed"}
     model_options = ModelOptions(**{k: v for k, v in recipe.items() if k in model_keys})
     fit_options = FitOptions(seed=seed, **{k: v for k, v in recipe.items() if k in fit_keys})
+    def on_epoch(record, is_best: bool) -> None:
+        log(f"  seed {seed} epoch {record.epoch}: train {record.train_loss:.4f} val {record.val_loss:.4f} "
+            f"({record.seconds:.1f} s){' *' if is_best else ''}")
+
     summary = train_run(cache, out, model_options, fit_options,
-                        val_fraction=recipe.get("val_fraction", DEFAULT_VAL_FRACTION), device="cpu", force=True)
+                        val_fraction=recipe.get("val_fraction", DEFAULT_VAL_FRACTION), device="cpu", force=True,
+                        on_epoch=on_epoch)
+    log(f"  seed {seed}: best epoch {summary.result.best_epoch} of {len(summary.result.history)}, "
+        f"val loss {summary.result.best.val_loss:.4f}")
     return summary.out / "model.pt"
 
 
@@ -166,7 +174,7 @@ def train_members(cache: Path, recipe: dict, work: Path, name: str, log=print) -
     paths = []
     for member, seed in enumerate(seeds):
         log(f"{name}: training member {member + 1}/{len(seeds)} (seed {seed}) …")
-        paths.append(train_member(cache, seed, recipe, work / f"{name}-seed{seed}"))
+        paths.append(train_member(cache, seed, recipe, work / f"{name}-seed{seed}", log))
     return paths
 
 
