@@ -13,10 +13,13 @@ their weights into the package folder (``--out``) in a byte-reproducible way, up
 ``index.json`` there (weights and data SHA-256, counts, recipe, the exact command) and
 regenerates the model card ``docs/models/NAME.md`` (``--docs``).
 
-Figures (10-fold CV against baselines, transfer to another assay, calibration) are measured
-separately (``rnatracker cv`` …) and given as ``--cv-figures FIGURES.json`` (schema in
-docs/models/README.md); without it the figures already in the index are kept.
-``--figures-only`` updates figures and cards without training.
+Transfer to the model's other-assay data set (``transfer_to``: ROC AUC against length alone
+with DeLong's paired test) and calibration are measured on the built weights when DATA_DIR
+holds that data set (:func:`evaluate_transfer`; ``--no-evaluate`` skips it). The 10-fold CV
+against baselines is measured separately (``rnatracker cv`` …) and given as
+``--cv-figures FIGURES.json`` (schema in docs/models/README.md), whose sections take
+precedence; without it the figures already in the index are kept. ``--figures-only``
+updates figures and cards without training.
 See docs/models/README.md.
 """
 
@@ -267,6 +270,99 @@ def label_counts(cache_path: Path) -> dict:
 
 # -- figures, index, card -------------------------------------------------------------------
 
+# -- figures of the shipped weights ---------------------------------------------------------
+
+def ensemble_predict(paths: list[Path], sequences: list) -> "np.ndarray":
+    """Mean predicted distribution float64 (n, F) of the member checkpoints ``paths`` over
+    ``sequences`` (uint8 code arrays), on CPU."""
+    import numpy as np
+
+    from rnatracker_cli.inference import Predictor
+    from rnatracker_cli.model.checkpoint import load_model
+
+    total = None
+    for path in paths:
+        loaded = load_model(path, device="cpu")
+        probs = Predictor(loaded.model, loaded.config, device="cpu").predict(sequences).astype(np.float64)
+        total = probs if total is None else total + probs
+    return total / len(paths)
+
+
+def calibration_bins(labels: "np.ndarray", predicted: "np.ndarray", n_bins: int = 10) -> dict:
+    """Reliability of ``predicted`` (probability of the positive label) against bool ``labels``.
+
+    Transcripts sorted by prediction are cut into ``n_bins`` groups of (nearly) equal size;
+    per group the mean prediction, the observed share of positives and the count. ECE =
+    Σ_b n_b/N · |mean predicted_b − observed_b|; Brier = mean (p − y)².
+    """
+    import numpy as np
+
+    labels = np.asarray(labels, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    order = np.argsort(predicted, kind="stable")
+    bins = []
+    ece = 0.0
+    for group in np.array_split(order, min(n_bins, len(order))):
+        mean_p, observed = float(predicted[group].mean()), float(labels[group].mean())
+        bins.append({"predicted": mean_p, "observed": observed, "n": int(len(group))})
+        ece += len(group) / len(order) * abs(mean_p - observed)
+    return {"bins": bins, "ece": float(ece), "brier": float(np.mean((predicted - labels) ** 2))}
+
+
+def evaluate_transfer(name: str, paths: list[Path], data_dir: Path, fractions: list[str], command: str = "",
+                      log=print) -> dict:
+    """Figures of the shipped ensemble on the model's other-assay data set (``transfer_to``):
+    ``{"transfer": …, "calibration": …}`` in the ``--cv-figures`` schema, or ``{}`` when
+    the data set is not in ``data_dir``.
+
+    The positive class is the second compartment of binary models (``nucleus`` for
+    ``["cytosol", "nucleus"]``): its ROC AUC against the labels, compared with transcript
+    length alone by DeLong's paired test (one label per transcript, so the test's unit is the
+    transcript), and the reliability of its predicted fraction.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from rnatracker_cli.evaluation.compare import delong_test
+    from rnatracker_cli.io.fasta import read_fasta
+    from rnatracker_cli.io.tables import strip_version
+    from rnatracker_cli.metrics import roc_auc
+
+    dataset = MODELS[name].get("transfer_to")
+    if not dataset or len(fractions) != 2:
+        return {}
+    spec = DATASETS[dataset]
+    fasta, table = data_dir / spec["fasta"], data_dir / spec["table"]
+    if not (fasta.is_file() and table.is_file()):
+        log(f"{name}: {spec['fasta']} not in DATA_DIR: transfer and calibration not measured")
+        return {}
+    labels_by_id = pd.read_csv(table, sep="\t")
+    positive = fractions[1]
+    lookup = {strip_version(str(i)): int(v) for i, v in zip(labels_by_id["transcript_id"], labels_by_id[positive])}
+    records = [r for r in read_fasta(fasta) if strip_version(r.id) in lookup]
+    if not records:
+        raise RNATrackerError(f"{fasta}: no record matches an id of {table}")
+    labels = np.array([lookup[strip_version(r.id)] for r in records], dtype=bool)
+    lengths = np.array([len(r.codes) for r in records], dtype=np.float64)
+    score = ensemble_predict(paths, [r.codes for r in records])[:, 1]
+    test = {k: (v if np.isfinite(v) else None) for k, v in delong_test(labels, score, np.log(lengths)).items()}
+    metric = f"{positive} ROC AUC"
+    today = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
+    how = command or "scripts/build_models.py (from the shipped weights, ensemble mean)"
+    transfer = {
+        "data": dataset, "n": int(len(records)), "metric": metric, "model": name,
+        "scores": {name: float(roc_auc(labels, score)), "length": float(roc_auc(labels, lengths))},
+        "tests": [{"against": "length", "test": f"DeLong, paired, on the {len(records)} transcripts' labels",
+                   "difference": test["diff"], "p": test["p"]}],
+        "command": how, "date": today,
+    }
+    calibration = {"data": dataset, "metric": f"predicted {positive} fraction", **calibration_bins(labels, score),
+                   "command": how, "date": today}
+    log(f"{name}: on {dataset} {metric} {transfer['scores'][name]:.3f} (length {transfer['scores']['length']:.3f}, "
+        f"DeLong p {_fmt(test['p'])}); ECE {calibration['ece']:.3f}")
+    return {"transfer": transfer, "calibration": calibration}
+
+
 def _readable(path: Path) -> None:
     """Give a written file the mode ``open()`` would (0666 minus the umask): the atomic writer's
     temporary files are private (0600), but weights in a wheel must be readable by all users."""
@@ -335,6 +431,8 @@ def write_index(out: Path, index: dict) -> None:
 
 
 def _fmt(value: object, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "NA"
     if isinstance(value, float):
         if value != 0 and abs(value) < 10 ** -digits:
             return f"{value:.1e}"
@@ -431,8 +529,10 @@ def render_card(entry: dict, notes: str = "") -> str:
     transfer = entry.get("transfer")
     out += ["## Transfer to another assay", ""]
     if transfer_ds:
-        out += [f"Trained on lncATLAS (fractionation), tested on **{transfer_ds['title']}**: "
-                f"{transfer_ds['assay']}; {transfer_ds['source']}", ""]
+        trained_on = " + ".join(ds["title"] for ds in datasets) or "its training data"
+        out += [f"Trained on {trained_on}, tested on **{transfer_ds['title']}**: "
+                f"{transfer_ds['assay']}; {transfer_ds['source']} The ensemble's mean prediction of the "
+                "weights as shipped, compared with transcript length alone.", ""]
     if transfer:
         n = f" ({transfer['n']} transcripts)" if "n" in transfer else ""
         out += [f"Test data: {transfer['data']}{n}.", ""] + _scores_table(transfer)
@@ -451,7 +551,8 @@ def render_card(entry: dict, notes: str = "") -> str:
             out += ["| mean predicted | observed | transcripts |", "|---|---|---|"]
             out += [f"| {_fmt(b.get('predicted', 'NA'))} | {_fmt(b.get('observed', 'NA'))} | {b.get('n', '?')} |"
                     for b in bins]
-        summary = [f"{k} {_fmt(calibration[k])}" for k in ("ece", "brier") if k in calibration]
+        summary = [f"{label} {_fmt(calibration[k])}" for k, label in (("ece", "ECE"), ("brier", "Brier score"))
+                   if k in calibration]
         if summary:
             out += ["", "Summary: " + ", ".join(summary) + " (ECE: expected calibration error)."]
         out += _provenance(calibration)
@@ -587,6 +688,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--recipe", metavar="JSON", default=None,
                         help="JSON object of recipe keys overriding RECIPE (recorded in the index), "
                              "e.g. '{\"epochs\": 2, \"seeds\": [0]}' for a quick check")
+    parser.add_argument("--no-evaluate", action="store_true",
+                        help="do not measure transfer and calibration of the built weights on the "
+                             "model's other-assay data set (measured by default when DATA_DIR holds it)")
     parser.add_argument("--work", type=Path, default=None,
                         help="keep the caches and run directories here (default: a temporary folder)")
     return parser.parse_args(argv)
@@ -616,28 +720,33 @@ def main(argv: list[str] | None = None) -> int:
         figures = load_figures(args.cv_figures)
         index = read_index_json(args.out)
         entries = {e["name"]: e for e in index["models"]}
+        log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+        data_dir = args.data_dir
+        if data_dir is not None and not data_dir.is_dir():
+            raise RNATrackerError(f"DATA_DIR {data_dir} is not a folder")
         if args.figures_only:
             missing = [n for n in names if n not in entries]
             if missing:
                 raise RNATrackerError(f"--figures-only: {', '.join(missing)} not in {args.out / INDEX_FILE}; build first")
         else:
-            data_dir = args.data_dir
             if data_dir is None:
                 raise RNATrackerError("give DATA_DIR, the folder with the data sets (or --figures-only)")
-            if not data_dir.is_dir():
-                raise RNATrackerError(f"DATA_DIR {data_dir} is not a folder")
             with tempfile.TemporaryDirectory(prefix="rnatracker-build-") as tmp:
                 work = Path(tmp) if args.work is None else args.work
                 work.mkdir(parents=True, exist_ok=True)
                 for name in names:
-                    new = build_model(name, data_dir, args.out, work, recipe, command,
-                                      log=lambda m: print(m, file=sys.stderr))
+                    new = build_model(name, data_dir, args.out, work, recipe, command, log=log)
                     old = entries.get(name)
                     for section in ("cv", "transfer", "calibration"):  # figures describe the recipe
                         new[section] = (old or {}).get(section)
                     _remove_stale(args.out, old, new)
                     entries[name] = new
-        for name in names:
+        if data_dir is not None and not args.no_evaluate:
+            for name in names:  # transfer and calibration of the weights as shipped
+                entry = entries[name]
+                entry.update(evaluate_transfer(name, [args.out / f["path"] for f in entry["files"]], data_dir,
+                                               entry["compartments"], command=command, log=log))
+        for name in names:  # measured figures given explicitly take precedence
             entry = entries[name]
             for section in ("cv", "transfer", "calibration"):
                 if section in figures.get(name, {}):

@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rnatracker_cli.alphabet import decode
@@ -42,6 +43,17 @@ def data_dir(tmp_path_factory):
         for i, g, t in zip(d.ids, d.genes, d.targets):
             nuc = int(t[1] > t[0])
             f.write(f"{i}\t{g}\t{1 - nuc}\t{nuc}\n")
+    # the other assay: 16 more transcripts, ids with version suffixes as in halo_mrna_dev
+    h = simulate_dataset(n=16, fractions=("cytosol", "nucleus"), seed=12, max_length=500)
+    (root / "halo_mrna_dev").mkdir()
+    with open(root / "halo_mrna_dev" / "halo_mrna_dev.fa", "w") as f:
+        for i, s in zip(h.ids, h.sequences):
+            f.write(f">H{i}.3\n{decode(s)}\n")
+    with open(root / "halo_mrna_dev" / "halo_mrna_dev.tsv", "w") as f:
+        f.write("transcript_id\tgene\tcytosol\tnucleus\th2b_log2fc\tp65_log2fc\n")
+        for k, (i, t) in enumerate(zip(h.ids, h.targets)):
+            nuc = int(k % 2 == 0)  # both classes present whatever the simulation draws
+            f.write(f"H{i}.3\tG{k}\t{1 - nuc}\t{nuc}\t0.1\t-0.2\n")
     return root
 
 
@@ -83,7 +95,41 @@ def test_build_writes_weights_index_and_card_that_the_registry_reads(built, data
         assert heading in card
     assert "YangLab/RNAlight" in card and "MIT" in card and "Engel" in card and "Halo-seq" in card
     assert model.files[0].sha256 in card and file_sha256(fa) in card
-    assert "24 transcripts" in card and "Not measured for this build" in card
+    assert "24 transcripts" in card and "Not measured for this build" in card  # no CV figures given
+
+
+def test_build_measures_transfer_and_calibration_of_the_shipped_ensemble(built, data_dir):
+    from rnatracker_cli.metrics import roc_auc
+
+    out, docs = built
+    (model,) = list_builtin(out)
+    transfer, calibration = model.transfer, model.calibration
+    assert transfer["data"] == "halo_mrna_dev" and transfer["n"] == 16 and transfer["model"] == "human-mrna"
+    assert transfer["metric"] == "nucleus ROC AUC"
+    labels = np.arange(16) % 2 == 0
+    lengths = np.array([len(s) for s in simulate_dataset(n=16, fractions=("cytosol", "nucleus"), seed=12,
+                                                         max_length=500).sequences])
+    assert transfer["scores"]["length"] == pytest.approx(roc_auc(labels, lengths))
+    assert 0.0 <= transfer["scores"]["human-mrna"] <= 1.0
+    (test,) = transfer["tests"]
+    assert test["against"] == "length" and test["difference"] == pytest.approx(
+        transfer["scores"]["human-mrna"] - roc_auc(labels, np.log(lengths)))
+    bins = calibration["bins"]
+    assert len(bins) == 10 and sum(b["n"] for b in bins) == 16
+    assert [b["predicted"] for b in bins] == sorted(b["predicted"] for b in bins)
+    assert sum(b["observed"] * b["n"] for b in bins) == pytest.approx(8)
+    assert calibration["ece"] == pytest.approx(sum(b["n"] / 16 * abs(b["predicted"] - b["observed"]) for b in bins))
+    card = (docs / "human-mrna.md").read_text()
+    assert f"| **human-mrna** (this recipe) | {transfer['scores']['human-mrna']:.3f} |" in card
+    assert "Test data: halo_mrna_dev (16 transcripts)." in card and "| mean predicted | observed | transcripts |" in card
+
+
+def test_calibration_bins_on_known_values(build):
+    result = build.calibration_bins(np.array([0, 0, 1, 1]), np.array([0.1, 0.3, 0.6, 0.9]), n_bins=2)
+    assert result["bins"] == [{"predicted": pytest.approx(0.2), "observed": 0.0, "n": 2},
+                              {"predicted": pytest.approx(0.75), "observed": 1.0, "n": 2}]
+    assert result["ece"] == pytest.approx(0.5 * 0.2 + 0.5 * 0.25)
+    assert result["brier"] == pytest.approx((0.01 + 0.09 + 0.16 + 0.01) / 4)
 
 
 def test_rebuild_reproduces_the_weights_byte_for_byte(build, built, data_dir, tmp_path):
@@ -122,7 +168,7 @@ def test_figures_only_updates_index_card_and_models_table(build, built, tmp_path
     card = (docs / "human-mrna.md").read_text()
     assert "| **rnatracker** (this recipe) | 0.781 |" in card and "| kmer-dnn | 0.722 |" in card
     assert "| length | DeLong, nuclear labels | 0.078 | 1.2e-04 |" in card
-    assert "| 0.200 | 0.180 | 120 |" in card and "ece 0.041" in card and "Not measured" not in card
+    assert "| 0.200 | 0.180 | 120 |" in card and "ECE 0.041" in card and "Not measured" not in card
 
     monkeypatch.setattr(pretrained, "package_dir", lambda: out)
     result = runner.invoke(app, ["models", "--tsv"])
