@@ -3,7 +3,7 @@
 
     python scripts/build_models.py DATA_DIR [--out rnatracker_cli/pretrained] [--only NAME]
                                    [--cv-figures FIGURES.json] [--recipe JSON] [--work DIR]
-    python scripts/build_models.py --figures-only --cv-figures FIGURES.json [--only NAME]
+    python scripts/build_models.py [DATA_DIR] --figures-only [--cv-run CV_DIR --only NAME] [--cv-figures FIGURES.json]
 
 DATA_DIR holds the data sets named in :data:`DATASETS` (``lncatlas_mrna/lncatlas_mrna.fa`` …,
 the layout of the project's shared reference data). For each model in :data:`MODELS` the
@@ -363,6 +363,80 @@ def evaluate_transfer(name: str, paths: list[Path], data_dir: Path, fractions: l
     return {"transfer": transfer, "calibration": calibration}
 
 
+def cv_figures_from_runs(runs: list[Path], name: str, data_dir: Path, own_model: str) -> dict:
+    """The ``cv`` figures section from ``rnatracker cv`` run directories on identical folds.
+
+    Reads ``folds.tsv``, ``config.json`` and ``predictions/MODEL.tsv`` (out-of-fold) of each
+    run, the labels from the model's training table in ``data_dir``, and computes per model
+    the ROC AUC of the predicted positive fraction (the second compartment, ``nucleus``)
+    and DeLong's paired test of ``own_model`` against every other model on those labels — one
+    label per transcript, so the test's unit is the transcript (not the pooled
+    transcript × fraction pairs of ``comparisons.tsv``).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from rnatracker_cli.evaluation.compare import delong_test
+    from rnatracker_cli.io.tables import strip_version
+    from rnatracker_cli.metrics import roc_auc
+
+    spec = MODELS[name]
+    if len(spec["train_on"]) != 1 or len(spec["fractions"]) != 2:
+        raise RNATrackerError(f"--cv-run: {name} is not a two-compartment model of one data set")
+    positive = spec["fractions"][1]
+    folds = None
+    sha = None
+    predictions: dict[str, pd.Series] = {}
+    described = []
+    for run in runs:
+        try:
+            config = json.loads((run / "config.json").read_text())
+            run_folds = pd.read_csv(run / "folds.tsv", sep="\t", dtype={"id": str})
+        except (FileNotFoundError, json.JSONDecodeError, pd.errors.ParserError) as exc:
+            raise RNATrackerError(f"--cv-run {run}: not a cv run directory ({exc})") from None
+        if sha is not None and config.get("data_sha256") != sha:
+            raise RNATrackerError(f"--cv-run {run}: made from another cache than {runs[0]}")
+        if folds is not None and not run_folds.equals(folds):
+            raise RNATrackerError(f"--cv-run {run}: its folds differ from those of {runs[0]} (use one seed and fold count)")
+        sha, folds = config.get("data_sha256"), run_folds
+        if list(config.get("fractions", [])) != spec["fractions"]:
+            raise RNATrackerError(f"--cv-run {run}: fractions {config.get('fractions')} are not {spec['fractions']}")
+        for path in sorted((run / "predictions").glob("*.tsv")):
+            table = pd.read_csv(path, sep="\t", dtype={"id": str})
+            if path.stem in predictions:
+                raise RNATrackerError(f"--cv-run: model {path.stem} is in more than one run")
+            predictions[path.stem] = pd.Series(table[positive].to_numpy(dtype=float),
+                                               index=[strip_version(i) for i in table["id"]])
+        options = config.get("options", {})
+        described.append(f"rnatracker cv run {run}: models {','.join(options.get('models', []))}, "
+                         f"{options.get('folds', '?')} folds, seed {options.get('seed', '?')}")
+    if own_model not in predictions:
+        raise RNATrackerError(f"--cv-run: no out-of-fold predictions of {own_model!r} "
+                              f"(found: {', '.join(sorted(predictions)) or 'none'}); choose it with --cv-model")
+    _, table_path = data_paths(data_dir, spec["train_on"][0])
+    labels_table = pd.read_csv(table_path, sep="\t")
+    lookup = dict(zip((strip_version(str(i)) for i in labels_table["transcript_id"]), labels_table[positive]))
+    ids = [strip_version(i) for i in folds["id"]]
+    missing = [i for i in ids if i not in lookup]
+    if missing:
+        raise RNATrackerError(f"--cv-run: {len(missing)} transcript(s) of the run are not in {table_path} "
+                              f"(e.g. {missing[0]}): another data set?")
+    labels = np.array([lookup[i] for i in ids]) > 0.5
+    scores = {m: p.reindex(ids).to_numpy() for m, p in predictions.items()}
+    for m, v in scores.items():
+        if np.isnan(v).any():
+            raise RNATrackerError(f"--cv-run: predictions of {m} do not cover every transcript of the folds")
+    order = [own_model] + sorted(m for m in scores if m != own_model)
+    tests = []
+    for other in order[1:]:
+        t = delong_test(labels, scores[own_model], scores[other])
+        tests.append({"against": other, "test": f"DeLong, paired, on the {len(ids)} transcripts' {positive} labels",
+                      "difference": t["diff"], "p": t["p"] if np.isfinite(t["p"]) else None})
+    return {"metric": f"{positive} ROC AUC", "folds": int(folds["fold"].max()), "model": own_model, "n": len(ids),
+            "scores": {m: float(roc_auc(labels, scores[m])) for m in order}, "tests": tests,
+            "command": "; ".join(described), "date": _dt.datetime.now(_dt.timezone.utc).date().isoformat()}
+
+
 def _readable(path: Path) -> None:
     """Give a written file the mode ``open()`` would (0666 minus the umask): the atomic writer's
     temporary files are private (0600), but weights in a wheel must be readable by all users."""
@@ -688,6 +762,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--recipe", metavar="JSON", default=None,
                         help="JSON object of recipe keys overriding RECIPE (recorded in the index), "
                              "e.g. '{\"epochs\": 2, \"seeds\": [0]}' for a quick check")
+    parser.add_argument("--cv-run", type=Path, action="append", metavar="DIR",
+                        help="`rnatracker cv` run directory (repeatable; identical folds) whose out-of-fold "
+                             "predictions give the CV figures (needs DATA_DIR for the labels)")
+    parser.add_argument("--cv-model", default=None, metavar="NAME",
+                        help="the model of the --cv-run predictions that is this recipe (default: the recipe's arch)")
     parser.add_argument("--no-evaluate", action="store_true",
                         help="do not measure transfer and calibration of the built weights on the "
                              "model's other-assay data set (measured by default when DATA_DIR holds it)")
@@ -746,6 +825,13 @@ def main(argv: list[str] | None = None) -> int:
                 entry = entries[name]
                 entry.update(evaluate_transfer(name, [args.out / f["path"] for f in entry["files"]], data_dir,
                                                entry["compartments"], command=command, log=log))
+        if args.cv_run:
+            if data_dir is None:
+                raise RNATrackerError("--cv-run needs DATA_DIR (the labels)")
+            if len(names) != 1:
+                raise RNATrackerError("--cv-run: say which model it measured with --only NAME")
+            entries[names[0]]["cv"] = cv_figures_from_runs(args.cv_run, names[0], data_dir,
+                                                           args.cv_model or recipe["arch"])
         for name in names:  # measured figures given explicitly take precedence
             entry = entries[name]
             for section in ("cv", "transfer", "calibration"):

@@ -207,3 +207,64 @@ def test_missing_data_and_bad_figures(build, tmp_path, capsys):
     assert build.main(["--out", str(tmp_path), "--figures-only"]) == 1
     err = capsys.readouterr().err
     assert "--figures-only: human-mrna not in" in err and "build first" in err
+
+
+def _fake_cv_run(run: Path, ids: list[str], folds: list[int], predictions: dict[str, np.ndarray], seed: int = 0):
+    """A cv run directory as `rnatracker cv` writes it (only the files the script reads)."""
+    (run / "predictions").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({
+        "data_sha256": "abc", "fractions": ["cytosol", "nucleus"],
+        "options": {"models": sorted(predictions), "folds": max(folds), "seed": seed}}))
+    (run / "folds.tsv").write_text("id\tfold\n" + "".join(f"{i}\t{k}\n" for i, k in zip(ids, folds)))
+    order = np.random.default_rng(seed).permutation(len(ids))  # any row order
+    for model, nuc in predictions.items():
+        rows = "".join(f"{ids[j]}.1\t{folds[j]}\t{1 - nuc[j]:.6f}\t{nuc[j]:.6f}\n" for j in order)
+        (run / "predictions" / f"{model}.tsv").write_text("id\tfold\tcytosol\tnucleus\n" + rows)
+
+
+def test_cv_figures_from_cv_runs(build, built, data_dir, tmp_path):
+    import pandas as pd
+
+    from rnatracker_cli.evaluation.compare import delong_test
+    from rnatracker_cli.metrics import roc_auc
+
+    table = pd.read_csv(data_dir / "lncatlas_mrna" / "lncatlas_mrna.tsv", sep="\t")
+    ids, labels = list(table["transcript_id"]), table["nucleus"].to_numpy() == 1
+    rng = np.random.default_rng(5)
+    own = np.clip(labels * 0.3 + rng.uniform(0, 0.7, len(ids)), 0, 1)
+    length = rng.uniform(0, 1, len(ids))
+    folds = [k % 3 + 1 for k in range(len(ids))]
+    _fake_cv_run(tmp_path / "a", ids, folds, {"rnatracker": own})
+    _fake_cv_run(tmp_path / "b", ids, folds, {"length": length})
+    cv = build.cv_figures_from_runs([tmp_path / "a", tmp_path / "b"], "human-mrna", data_dir, "rnatracker")
+    assert cv["folds"] == 3 and cv["n"] == len(ids) and cv["model"] == "rnatracker"
+    assert cv["metric"] == "nucleus ROC AUC"
+    assert cv["scores"]["rnatracker"] == pytest.approx(roc_auc(labels, own), abs=1e-5)
+    assert cv["scores"]["length"] == pytest.approx(roc_auc(labels, length), abs=1e-5)
+    (test,) = cv["tests"]
+    expected = delong_test(labels, own, length)
+    assert test["against"] == "length"
+    assert test["difference"] == pytest.approx(expected["diff"], abs=1e-5)
+    assert test["p"] == pytest.approx(expected["p"], rel=1e-3)
+
+    with pytest.raises(build.RNATrackerError, match="no out-of-fold predictions of 'kmer-dnn'"):
+        build.cv_figures_from_runs([tmp_path / "a"], "human-mrna", data_dir, "kmer-dnn")
+    _fake_cv_run(tmp_path / "c", ids, [k % 2 + 1 for k in range(len(ids))], {"kmer-gbm": length})
+    with pytest.raises(build.RNATrackerError, match="its folds differ"):
+        build.cv_figures_from_runs([tmp_path / "a", tmp_path / "c"], "human-mrna", data_dir, "rnatracker")
+
+    # through the command line, into a copy of the built package
+    import shutil
+
+    pkg = tmp_path / "pkg"
+    shutil.copytree(built[0], pkg)
+    rc = build.main([str(data_dir), "--out", str(pkg), "--docs", str(tmp_path / "docs"), "--figures-only",
+                     "--no-evaluate", "--only", "human-mrna", "--cv-run", str(tmp_path / "a"),
+                     "--cv-run", str(tmp_path / "b")])
+    assert rc == 0
+    (model,) = list_builtin(pkg)
+    assert model.cv["scores"] == cv["scores"]
+    card = (tmp_path / "docs" / "human-mrna.md").read_text()
+    assert f"| **rnatracker** (this recipe) | {cv['scores']['rnatracker']:.3f} |" in card
+    assert build.main([str(data_dir), "--out", str(pkg), "--figures-only", "--cv-run", str(tmp_path / "a"),
+                       "--cv-model", "nope"]) == 1
