@@ -264,7 +264,7 @@ def test_table_lists_every_model_with_default_marker_and_figures(runner, install
     assert "alpha *" in out and "beta" in out and "beta *" not in out
     assert "cytosol" in out and "nucleus" in out and "simulated, 10 transcripts" in out
     assert "nuclear ROC AUC 0.781 (10-fold; length=0.700,kmer-gbm=0.760)" in out
-    assert "halo_mrna_dev 0.850" in out and "not measured" in out  # beta has no figures
+    assert "halo_mrna_dev 0.850 (length=0.823)" in out and "not measured" in out  # beta has no figures
     size = (installed / "beta.seed0.pt").stat().st_size * 2
     assert human_size(size) in out
 
@@ -281,6 +281,7 @@ def test_tsv_has_a_fixed_header_and_one_row_per_model(runner, installed):
     assert alpha["default"] == "yes" and beta["default"] == "no"
     assert alpha["cv_metric"] == "nuclear ROC AUC" and alpha["cv_folds"] == "10" and alpha["cv_score"] == "0.781"
     assert alpha["transfer_data"] == "halo_mrna_dev" and alpha["transfer_score"] == "0.850"
+    assert alpha["transfer_baselines"] == "length=0.823"
     assert beta["cv_score"] == "NA" and beta["cv_baselines"] == "NA"
     assert int(beta["size_bytes"]) == sum((installed / f).stat().st_size for f in ("beta.seed0.pt", "beta.seed1.pt"))
 

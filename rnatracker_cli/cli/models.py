@@ -26,7 +26,9 @@ def _table(models) -> None:
         cv_text = "not measured"
         if cv:
             cv_text = f"{cv.get('metric', '')} {own_score(cv)} ({cv.get('folds', '?')}-fold; {baseline_scores(cv)})"
-        transfer_text = f"{transfer.get('data', '')} {own_score(transfer)}" if transfer else "not measured"
+        transfer_text = "not measured"
+        if transfer:
+            transfer_text = f"{transfer.get('data', '')} {own_score(transfer)} ({baseline_scores(transfer)})"
         table.add_row(f"{m.name}{' *' if m.default else ''}", "\n".join(m.compartments), m.training_data,
                       cv_text, transfer_text, human_size(m.size_bytes))
     Console(highlight=False, soft_wrap=False).print(table)

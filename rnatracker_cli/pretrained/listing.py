@@ -13,7 +13,7 @@ from rnatracker_cli.pretrained import BuiltinModel
 MODELS_TSV_COLUMNS = (
     "name", "default", "compartments", "species", "molecule", "training_data",
     "cv_metric", "cv_folds", "cv_score", "cv_baselines", "transfer_data", "transfer_score",
-    "size_bytes", "description",
+    "transfer_baselines", "size_bytes", "description",
 )
 NA = "NA"
 
@@ -62,6 +62,7 @@ def model_row(model: BuiltinModel) -> dict[str, str]:
         "cv_baselines": baseline_scores(model.cv),
         "transfer_data": str(transfer.get("data", NA)),
         "transfer_score": own_score(model.transfer),
+        "transfer_baselines": baseline_scores(model.transfer),
         "size_bytes": str(model.size_bytes),
         "description": model.description,
     }
