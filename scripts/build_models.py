@@ -588,7 +588,8 @@ def render_card(entry: dict, notes: str = "") -> str:
     n_members = len(entry["recipe"].get("seeds", [])) or 1
     out += ["", f"An ensemble of {n_members} member(s), one per seed (different initialisation and "
             "validation split); each member keeps the weights of its epoch with the lowest validation loss. "
-            "Predictions are the members' mean, and their spread is the members' standard deviation.", ""]
+            "The ensemble predicts the mean of its members' predictions; their standard deviation is the "
+            "spread. Transfer and calibration below are of that mean.", ""]
 
     cv = entry.get("cv")
     out += ["## Cross-validation against baselines", ""]
