@@ -16,9 +16,14 @@ Layout (schema 1)::
         "data_files": [{"path": "lncatlas_mrna/lncatlas_mrna.fa", "sha256": "…"}],
         "counts": {"transcripts": 1036, "cytosol": 575, "nucleus": 461},
         "recipe": {…}, "command": "python scripts/build_models.py …",
-        "rnatracker_version": "…", "torch_version": "…",
-        "cv": {…} | null, "transfer": {…} | null, "calibration": {…} | null,
+        "rnatracker_version": "…", "torch_version": "…", "built": "2026-12-02",
+        "cv": {…} | null, "transfer": {…} | null, "calibration": {…} | null, "notes": "…",
         "card": "docs/models/human-mrna.md"}]}
+
+``cv``/``transfer``: ``{"metric", "model", "scores": {name: value}, "tests": [...], …}`` where
+``scores[model]`` is this model's (or its recipe's) figure and the rest are baselines;
+``calibration``: ``{"data", "bins": [{"predicted", "observed", "n"}], "ece", "brier", …}``
+(docs/models/README.md).
 
 ``files`` holds one checkpoint (a single model, or an ensemble saved as one checkpoint) or
 several member checkpoints of an ensemble; each is a ``model.pt`` in the format of
@@ -77,6 +82,8 @@ class BuiltinModel:
     card: str = ""
     rnatracker_version: str = ""
     torch_version: str = ""
+    built: str = ""
+    notes: str = ""
 
     @property
     def paths(self) -> list[Path]:
@@ -142,6 +149,7 @@ def _parse_entry(entry: object, where: Path, root: Path) -> BuiltinModel:
         calibration=entry.get("calibration"), data_files=tuple(entry.get("data_files", ())),
         counts=dict(entry.get("counts", {})), card=entry.get("card", ""),
         rnatracker_version=entry.get("rnatracker_version", ""), torch_version=entry.get("torch_version", ""),
+        built=entry.get("built", ""), notes=entry.get("notes", ""),
     )
 
 
