@@ -821,6 +821,9 @@ def main(argv: list[str] | None = None) -> int:
                         new[section] = (old or {}).get(section)
                     _remove_stale(args.out, old, new)
                     entries[name] = new
+                    # at once, so that the index matches the weights even if a later model fails
+                    index["models"] = list(entries.values())
+                    write_index(args.out, index)
         if data_dir is not None and not args.no_evaluate:
             for name in names:  # transfer and calibration of the weights as shipped
                 entry = entries[name]
