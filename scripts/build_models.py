@@ -156,6 +156,7 @@ def train_member(cache: Path, seed: int, recipe: dict, out: Path, log=print) -> 
     fit_keys = {f.name for f in dataclasses.fields(FitOptions)} - {"seed"}
     model_options = ModelOptions(**{k: v for k, v in recipe.items() if k in model_keys})
     fit_options = FitOptions(seed=seed, **{k: v for k, v in recipe.items() if k in fit_keys})
+
     def on_epoch(record, is_best: bool) -> None:
         log(f"  seed {seed} epoch {record.epoch}: train {record.train_loss:.4f} val {record.val_loss:.4f} "
             f"({record.seconds:.1f} s){' *' if is_best else ''}")

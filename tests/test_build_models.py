@@ -268,3 +268,17 @@ def test_cv_figures_from_cv_runs(build, built, data_dir, tmp_path):
     assert f"| **rnatracker** (this recipe) | {cv['scores']['rnatracker']:.3f} |" in card
     assert build.main([str(data_dir), "--out", str(pkg), "--figures-only", "--cv-run", str(tmp_path / "a"),
                        "--cv-model", "nope"]) == 1
+
+
+def test_several_training_sets_are_concatenated_on_their_shared_columns(build, data_dir, tmp_path):
+    import pandas as pd
+
+    from rnatracker_cli.io.fasta import read_fasta
+
+    fasta, table = build.combined_inputs(data_dir, ["lncatlas_mrna", "halo_mrna_dev"], ["cytosol", "nucleus"], tmp_path)
+    ids = [r.id for r in read_fasta(fasta)]
+    assert len(ids) == 24 + 16 and ids[24] == "HSIMT00000001.3"
+    rows = pd.read_csv(table, sep="\t")
+    assert list(rows.columns) == ["transcript_id", "gene", "cytosol", "nucleus"] and len(rows) == 40
+    assert build.combined_inputs(data_dir, ["lncatlas_mrna"], ["cytosol", "nucleus"], tmp_path)[0] == \
+        data_dir / "lncatlas_mrna" / "lncatlas_mrna.fa"
