@@ -566,7 +566,7 @@ def render_card(entry: dict, notes: str = "") -> str:
             "| file | bytes | sha256 |", "|---|---|---|"]
     out += [f"| `rnatracker_cli/pretrained/{f['path']}` | {f['bytes']} | `{f['sha256']}` |" for f in entry["files"]]
     out += ["", f"Built with rnatracker {entry.get('rnatracker_version', '?')} and torch "
-            f"{entry.get('torch_version', '?')} on CPU ({entry.get('built', 'date not recorded')}) by:", "",
+            f"{entry.get('torch_version', '?')} on CPU, one thread ({entry.get('built', 'date not recorded')}) by:", "",
             "```", entry["command"], "```", "",
             "Training data files (paths relative to DATA_DIR):", "", "| file | sha256 |", "|---|---|"]
     out += [f"| `{d['path']}` | `{d['sha256']}` |" for d in entry.get("data_files", [])]
