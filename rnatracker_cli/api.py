@@ -41,9 +41,10 @@ __all__ = ["LoadedModel", "as_records", "load_model", "predict_sequences", "reso
 Sequences = Mapping[str, "str | np.ndarray"] | Iterable
 
 
-def load_model(path_or_run_dir: str | os.PathLike, device: str | None = None) -> LoadedModel:
-    """Load a trained model (``model.pt`` or the run directory holding it, resolved by
-    :func:`resolve_model`) in eval mode on ``device`` (None = CUDA when present, else CPU)."""
+def load_model(path_or_run_dir: str | os.PathLike | None = None, device: str | None = None) -> LoadedModel:
+    """Load a trained model in eval mode on ``device`` (None = CUDA when present, else CPU):
+    a built-in model's name, a ``model.pt`` or the run directory holding it, or (None) the
+    built-in default model (resolved by :func:`resolve_model`)."""
     return checkpoint.load_model(path_or_run_dir, resolve_device("auto" if device is None else device))
 
 
@@ -109,15 +110,19 @@ def predict_sequences(model: LoadedModel | str | os.PathLike, sequences: Sequenc
 
     Returns a DataFrame with the columns of ``rnatracker predict``'s TSV: ``id`` (str),
     ``length`` (int, nt), one float column per fraction (probabilities summing to 1, not
-    rounded) and ``predominant`` (the fraction with the largest probability).
+    rounded) and ``predominant`` (the fraction with the largest probability); for ensembles
+    (``train --replicates``, the built-in models) also ``sd_<fraction>``, the standard deviation
+    of each fraction across the members.
     """
     loaded = _loaded(model)
     records = as_records(sequences, max_transcript_nt)
     predictor = Predictor(loaded.model, loaded.config, loaded.device, batch_nt=batch_nt, bf16=bf16,
                           max_transcript_nt=max_transcript_nt)
-    rows = [(r.id, len(r.codes), *p.astype(float).tolist(), loaded.fractions[int(np.argmax(p))])
-            for r, p, _ in predictor.stream(records, fold=loaded.fold_function())]
-    return pd.DataFrame(rows, columns=predict_columns(loaded.fractions))
+    spread = predictor.is_ensemble
+    rows = [(r.id, len(r.codes), *p.astype(float).tolist(), loaded.fractions[int(np.argmax(p))],
+             *(sd[0].astype(float).tolist() if sd else []))
+            for r, p, _, *sd in predictor.stream(records, fold=loaded.fold_function(), spread=spread)]
+    return pd.DataFrame(rows, columns=predict_columns(loaded.fractions, spread))
 
 
 def scan_sequences(model: LoadedModel | str | os.PathLike, sequences: Sequences, *, window: int = DEFAULT_WINDOW,

@@ -120,17 +120,34 @@ class Predictor:
     def has_attention(self) -> bool:
         return bool(getattr(self.model, "has_attention", False))
 
+    @property
+    def is_ensemble(self) -> bool:
+        """True for replicate ensembles (:class:`rnatracker_cli.model.ensemble.Ensemble`),
+        whose predictions come with a spread across members."""
+        return hasattr(self.model, "member_log_probs")
+
     def _autocast(self):
         if self.bf16:
             return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def forward_batch(self, batch: PaddedBatch, attention: bool = False):
+    def forward_batch(self, batch: PaddedBatch, attention: bool = False, spread: bool = False):
         """Model output for one padded batch: probabilities float32 (rows, F)
-        [and ``(weights (rows, steps), step_lengths (rows,))`` as NumPy when ``attention``]."""
+        [and ``(weights (rows, steps), step_lengths (rows,))`` as NumPy when ``attention``];
+        with ``spread``, ``(probabilities, sd)``: sd float32 (rows, F) is the standard deviation
+        of each fraction across an ensemble's members (0 for a single model)."""
         x = self.encoding.tensors(batch, self.device)
         lengths = torch.from_numpy(batch.lengths).to(self.device)
         nt = torch.from_numpy(batch.nt_lengths).to(self.device)
+        if spread:
+            with self._autocast():
+                if self.is_ensemble:
+                    members = torch.exp(self.model.member_log_probs(x, lengths, nt).float())
+                    probs, sd = members.mean(0), members.std(0, unbiased=False)
+                else:
+                    probs = torch.exp(self.model(x, lengths, nt).float())
+                    sd = torch.zeros_like(probs)
+            return probs.cpu().numpy(), sd.cpu().numpy()
         with self._autocast():
             out = self.model(x, lengths, nt, return_attention=attention)
         if attention:
@@ -140,12 +157,16 @@ class Predictor:
 
     @torch.no_grad()
     def predict(self, sequences: Sequence[np.ndarray], structures: Sequence[np.ndarray] | None = None,
-                nt_lengths: Sequence[int] | None = None, attention: bool = False):
+                nt_lengths: Sequence[int] | None = None, attention: bool = False, spread: bool = False):
         """Probabilities float32 (n, F) in input order [and a list of :class:`AttentionTrack`].
 
         nt_lengths: true transcript lengths when ``sequences`` were truncated upstream (the
-        length feature uses them); default the sequence lengths.
+        length feature uses them); default the sequence lengths. spread: return
+        ``(probabilities, sd)`` with sd float32 (n, F) the spread across ensemble members
+        (not with ``attention``).
         """
+        if attention and spread:
+            raise ValueError("spread and attention cannot be asked together")
         if attention and not self.has_attention:
             raise RNATrackerError(f"a {self.config['arch']} model has no attention weights")
         if self.encoding.needs_structure and structures is None:
@@ -156,6 +177,7 @@ class Predictor:
         self.model.eval()
         n = len(sequences)
         probs = np.zeros((n, self.config["n_fractions"]), dtype=np.float32)
+        sds = np.zeros_like(probs) if spread else None
         tracks: list[AttentionTrack | None] = [None] * n
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=n)
         if n and self.max_transcript_nt is not None and lengths.max() > self.max_transcript_nt:
@@ -178,16 +200,22 @@ class Predictor:
                     for row, i in enumerate(idx):
                         tracks[i] = attention_track(weights[row, : steps[row]], int(batch.starts[row]),
                                                     int(batch.nt_lengths[row]), size, stride)
+                elif spread:
+                    p, sds[idx] = self.forward_batch(batch, spread=True)
                 else:
                     p = self.forward_batch(batch)
                 probs[idx] = p
         finally:
             self.model.train(was_training)
+        if spread:
+            return probs, sds
         return (probs, tracks) if attention else probs
 
     def stream(self, records: Iterable, attention: bool = False, fold: Callable[[np.ndarray], np.ndarray] | None = None,
-               chunk_nt: int = STREAM_CHUNK_NT, chunk_records: int = STREAM_CHUNK_RECORDS) -> Iterator[tuple]:
-        """Yield ``(record, probs (F,), track or None)`` in input order for records with ``.codes``.
+               chunk_nt: int = STREAM_CHUNK_NT, chunk_records: int = STREAM_CHUNK_RECORDS,
+               spread: bool = False) -> Iterator[tuple]:
+        """Yield ``(record, probs (F,), track or None)`` in input order for records with ``.codes``
+        (with ``spread``: ``(record, probs, None, sd (F,))``, sd across ensemble members).
 
         Records are read in chunks of at most ``chunk_records`` records / ``chunk_nt``
         nucleotides (one record may exceed it), so memory does not grow with the input.
@@ -200,13 +228,18 @@ class Predictor:
             chunk.append(record)
             held += len(record.codes)
             if len(chunk) >= chunk_records or held >= chunk_nt:
-                yield from self._run_chunk(chunk, attention, fold)
+                yield from self._run_chunk(chunk, attention, fold, spread)
                 chunk, held = [], 0
         if chunk:
-            yield from self._run_chunk(chunk, attention, fold)
+            yield from self._run_chunk(chunk, attention, fold, spread)
 
-    def _run_chunk(self, chunk: list, attention: bool, fold) -> Iterator[tuple]:
+    def _run_chunk(self, chunk: list, attention: bool, fold, spread: bool = False) -> Iterator[tuple]:
         structures = [fold(r.codes) for r in chunk] if fold is not None else None
+        if spread:
+            probs, sds = self.predict([r.codes for r in chunk], structures=structures, spread=True)
+            for record, p, sd in zip(chunk, probs, sds):
+                yield record, p, None, sd
+            return
         out = self.predict([r.codes for r in chunk], structures=structures, attention=attention)
         probs, tracks = out if attention else (out, [None] * len(chunk))
         for record, p, track in zip(chunk, probs, tracks):

@@ -61,3 +61,23 @@ def resolve_recipe(preset: str, **given: Any) -> Recipe:
         return replace(Recipe(), **explicit)
     mode = explicit.get("mode", _PAPER.mode)
     return replace(replace(_PAPER, **_PAPER_BY_MODE.get(mode, {})), **explicit)
+
+
+#: Zipcode-scan settings per preset. The default's only difference from the paper is
+#: ``min_support`` 10 (docs/zipcodes.md: single-window calls were mostly zero-mask edge
+#: artifacts on simulated data).
+SCAN_PRESETS: dict[str, dict[str, Any]] = {
+    "default": {"mask": "zero", "stride": 1, "min_support": 10},
+    "paper": {"mask": "zero", "stride": 1, "min_support": 1},
+}
+
+
+def resolve_scan_preset(preset: str, **given: Any) -> dict[str, Any]:
+    """``mask``, ``stride`` and ``min_support`` for ``scan-zipcodes``: the preset's values
+    with the ones the user gave (not None) applied."""
+    if preset not in SCAN_PRESETS:
+        raise RNATrackerError(f"unknown preset {preset!r} (expected one of {', '.join(SCAN_PRESETS)})")
+    unknown = set(given) - set(SCAN_PRESETS[preset])
+    if unknown:
+        raise RNATrackerError(f"unknown scan option(s): {', '.join(sorted(unknown))}")
+    return {**SCAN_PRESETS[preset], **{k: v for k, v in given.items() if v is not None}}

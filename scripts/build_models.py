@@ -42,7 +42,8 @@ if str(REPO) not in sys.path:  # run from a checkout without installing
 
 from rnatracker_cli import __version__  # noqa: E402
 from rnatracker_cli.defaults import (  # noqa: E402
-    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EPOCHS, DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION,
+    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EMA, DEFAULT_EPOCHS, DEFAULT_MIN_EPOCHS,
+    DEFAULT_PATIENCE, DEFAULT_VAL_FRACTION, DEFAULT_WARMUP,
 )
 from rnatracker_cli.errors import RNATrackerError  # noqa: E402
 from rnatracker_cli.pretrained import INDEX_FILE, INDEX_SCHEMA, file_sha256, read_index  # noqa: E402
@@ -51,20 +52,24 @@ from rnatracker_cli.pretrained import INDEX_FILE, INDEX_SCHEMA, file_sha256, rea
 
 #: Training recipe of every built-in model (keys of ModelOptions and FitOptions of
 #: rnatracker_cli.training, plus ``seeds`` = one ensemble member per seed and
-#: ``val_fraction``). The lead sets it from the measurements of issue 16 / docs/model.md.
+#: ``val_fraction``): the default recipe (`--preset default`, docs/model.md), 3 members.
 RECIPE: dict = {
     "arch": "rnatracker",
     "encoding": "seq",
     "mode": "full",
     "max_len": None,
-    "length_feature": True,
-    "seeds": [0, 1, 2, 3, 4],
+    "length_feature": False,
+    "length_prior": True,
+    "seeds": [0, 1, 2],
     "epochs": DEFAULT_EPOCHS,
     "patience": DEFAULT_PATIENCE,
     "lr": None,
     "batch_nt": DEFAULT_BATCH_NT,
     "batch_size": DEFAULT_BATCH_SIZE,
     "clip_norm": DEFAULT_CLIP_NORM,
+    "ema": DEFAULT_EMA,
+    "warmup": DEFAULT_WARMUP,
+    "min_epochs": DEFAULT_MIN_EPOCHS,
     "val_fraction": DEFAULT_VAL_FRACTION,
 }
 
@@ -170,16 +175,55 @@ def train_member(cache: Path, seed: int, recipe: dict, out: Path, log=print) -> 
 
 
 def train_members(cache: Path, recipe: dict, work: Path, name: str, log=print) -> list[Path]:
-    """Train the ensemble: one checkpoint per seed of ``recipe["seeds"]`` (via
-    :func:`train_member`), in seed order. A library that saves an ensemble as one checkpoint
-    (``train --replicates K``) replaces this with one call returning ``[path]``; the rest of
-    the script handles one file or several."""
+    """Train the ensemble and return ``[path]`` of its one checkpoint: one member per seed of
+    ``recipe["seeds"]`` (:func:`train_member`, in seed order; a member whose run directory in
+    ``work`` already holds a finished checkpoint of this recipe, seed and data is reused, so an
+    interrupted build resumes and members can be trained as separate jobs), combined with
+    :func:`rnatracker_cli.model.ensemble.combine_checkpoints` — the same ensemble as
+    ``train --replicates K`` with seeds ``seeds[0] … seeds[0]+K−1``."""
+    from rnatracker_cli.model.checkpoint import save_checkpoint
+    from rnatracker_cli.model.ensemble import combine_checkpoints
+
     seeds = list(recipe["seeds"])
     paths = []
     for member, seed in enumerate(seeds):
+        run = work / f"{name}-seed{seed}"
+        if _finished_member(run / "model.pt", cache, seed, recipe):
+            log(f"{name}: member {member + 1}/{len(seeds)} (seed {seed}) already trained in {run}, reused")
+            paths.append(run / "model.pt")
+            continue
         log(f"{name}: training member {member + 1}/{len(seeds)} (seed {seed}) …")
-        paths.append(train_member(cache, seed, recipe, work / f"{name}-seed{seed}", log))
-    return paths
+        paths.append(train_member(cache, seed, recipe, run, log))
+    if len(paths) == 1:
+        return paths
+    model, config, fractions, training = combine_checkpoints(paths)
+    out = work / f"{name}-ensemble.pt"
+    save_checkpoint(out, model, config, fractions, training, force=True)
+    return [out]
+
+
+def _finished_member(path: Path, cache: Path, seed: int, recipe: dict) -> bool:
+    """True when ``path`` is a complete checkpoint trained on ``cache`` with ``seed`` and
+    every option of ``recipe``."""
+    if not path.is_file():
+        return False
+    from rnatracker_cli.io.cache import Cache
+    from rnatracker_cli.model.checkpoint import read_checkpoint
+
+    payload = read_checkpoint(path)
+    training, config = payload["training"], payload["config"]
+    with Cache(cache) as c:
+        data_sha = c.content_sha256
+    if training.get("complete") is False or training.get("seed") != seed or training.get("data_sha256") != data_sha:
+        return False
+    options = training.get("options", {})
+    for key, value in recipe.items():
+        if key in ("seeds",):
+            continue
+        have = config[key] if key in config else options.get(key, training.get(key))
+        if have != value:
+            return False
+    return True
 
 
 def check_recipe(recipe: dict) -> None:

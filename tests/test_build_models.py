@@ -73,22 +73,22 @@ def test_build_writes_weights_index_and_card_that_the_registry_reads(built, data
     (model,) = list_builtin(out)
     assert model.name == "human-mrna" and model.default and default_builtin(out) == "human-mrna"
     assert model.compartments == ("cytosol", "nucleus")
-    assert [f.path for f in model.files] == ["human-mrna.seed0.pt", "human-mrna.seed1.pt"]
+    assert [f.path for f in model.files] == ["human-mrna.pt"]  # one checkpoint: the ensemble of the seeds
     assert model.counts["transcripts"] == 24
     assert model.counts["cytosol"] + model.counts["nucleus"] == 24
-    assert model.recipe["epochs"] == 1 and model.recipe["seeds"] == [0, 1] and model.recipe["length_feature"] is True
+    assert model.recipe["epochs"] == 1 and model.recipe["seeds"] == [0, 1] and model.recipe["length_prior"] is True
     assert "--recipe" in model.command and model.command.startswith("python scripts/build_models.py ")
     fa = data_dir / "lncatlas_mrna" / "lncatlas_mrna.fa"
     assert {"path": "lncatlas_mrna/lncatlas_mrna.fa", "sha256": file_sha256(fa)} in model.data_files
     for path in builtin_paths("human-mrna", out):  # sha256 verified against the index
         loaded = load_model(path)
         assert loaded.fractions == ["cytosol", "nucleus"]
-        assert loaded.config["arch"] == "rnatracker" and loaded.config["length_feature"] is True
+        assert loaded.config["arch"] == "rnatracker" and loaded.config["length_prior"] is True
         assert loaded.training["cache"] == "human-mrna.h5"  # no absolute path of the build machine
         assert loaded.training["builtin"]["name"] == "human-mrna"
         assert path.stat().st_mode & 0o044 == 0o044  # readable by everyone once installed
-    seeds = [load_model(p).training["seed"] for p in model.paths]
-    assert seeds == [0, 1]
+    (ensemble,) = [load_model(p) for p in model.paths]
+    assert ensemble.config["replicates"] == 2 and [m["seed"] for m in ensemble.training["members"]] == [0, 1]
     card = (docs / "human-mrna.md").read_text()
     for heading in ("## Training data", "## Recipe", "## Cross-validation against baselines",
                     "## Transfer to another assay", "## Calibration", "## Intended use and limits", "## Citation"):

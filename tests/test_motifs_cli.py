@@ -29,7 +29,10 @@ def _checkpoint(folder, arch="rnatracker", **kw):
         with torch.no_grad():
             model.dense.weight.mul_(10.0)  # visible effects on a random network
     path = folder / "model.pt"
-    save_checkpoint(path, model, config, FRACTIONS, {"seed": 5})
+    training = {"seed": 5}
+    if config["encoding"] != "seq":  # structure models record their training cache's fold settings
+        training["structure_params"] = {}
+    save_checkpoint(path, model, config, FRACTIONS, training)
     return path
 
 
@@ -179,7 +182,6 @@ def test_bad_inputs(runner, tmp_path, sim_dir, model_path, small_fasta):
     unknown.write_text("NOPE1\t0\t50\tx\t0\t+\t0.1\tnuclear\tenhancing\t0,0,0,0\n")
     assert "not among the sequences, e.g. NOPE1" in _error_line(
         runner.invoke(app, ["motifs", fasta, *base, "--out", str(tmp_path / "c"), "--zipcodes", str(unknown)]))
-    assert "needs --model" in _error_line(runner.invoke(app, ["motifs", fasta, "--out", str(tmp_path / "d")]))
     assert "model file not found" in _error_line(
         runner.invoke(app, ["motifs", fasta, "--model", str(tmp_path / "none.pt"), "--out", str(tmp_path / "e")]))
     for option, value in (("--threshold", "0"), ("--min-sites", "0"), ("--max-q", "2"), ("--fimo-p", "1")):

@@ -144,10 +144,15 @@ def test_bundled_database_is_package_data():
     assert load_database(None)[1].startswith("Ray et al. 2013")
 
 
-def test_resolve_model_needs_a_model():
-    with pytest.raises(RNATrackerError, match="--model"):
-        resolve_model(None)
-    assert resolve_model("run") == "run"
+def test_resolve_model_goes_through_the_shared_resolver(tmp_path):
+    """motifs reads --model like predict and scan-zipcodes: a run directory, a model.pt, a
+    built-in name; a missing path that is no built-in name is an error."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.pt").write_bytes(b"x")
+    assert resolve_model(tmp_path / "run") == str(tmp_path / "run" / "model.pt")
+    assert resolve_model(tmp_path / "run" / "model.pt") == str(tmp_path / "run" / "model.pt")
+    with pytest.raises(RNATrackerError, match="not found"):
+        resolve_model(tmp_path / "absent")
 
 
 # -- Tomtom ----------------------------------------------------------------------------------------

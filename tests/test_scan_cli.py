@@ -419,11 +419,33 @@ def test_cli_defaults_match_the_library():
     from rnatracker_cli.cli.scan import scan_zipcodes
     from rnatracker_cli.workflows.scan import ScanOptions
 
+    from rnatracker_cli.presets import resolve_scan_preset
+
     params = inspect.signature(scan_zipcodes).parameters
     lib = ScanOptions()
-    for name in ("window", "stride", "min_kl", "merge_gap", "min_support", "mask", "repeats"):
+    for name in ("window", "min_kl", "merge_gap", "repeats"):
         assert params[name].default == getattr(lib, name), name
+    # mask, stride and min-support come from the preset (default: the library's defaults)
+    assert params["preset"].default == "default"
+    for name, value in resolve_scan_preset("default").items():
+        assert params[name].default is None and getattr(lib, name) == value, name
     assert lib.min_support == 10 and lib.mask == "zero" and lib.min_kl == 0.0075
+    assert resolve_scan_preset("paper") == {"mask": "zero", "stride": 1, "min_support": 1}
+    assert resolve_scan_preset("paper", stride=5)["stride"] == 5
+
+
+def test_scan_preset_paper_reaches_the_settings_and_bad_presets_are_refused(model_path, sim_dir, runner, tmp_path):
+    from rnatracker_cli.cli.app import app
+
+    fasta = tmp_path / "one.fa"
+    fasta.write_text(">x\n" + "ACGUACGGAUCCAUGGCAUCGAUCGGCAUGCAUGCCGAUCGAUGCAUGCAGCUAGCUAGCAUCGAUCGAUCGAUGCAUGCAUGCUAGC" * 2 + "\n")
+    res = runner.invoke(app, ["scan-zipcodes", "--model", str(model_path), str(fasta), "--preset", "paper", "--stride", "20",
+                              "--window", "50", "-q"])
+    assert res.exit_code == 0, res.output
+    header = res.stdout.splitlines()[0]
+    assert "min_support=1" in header and "stride=20" in header and "mask=zero" in header, header
+    res = runner.invoke(app, ["scan-zipcodes", "--model", str(model_path), str(fasta), "--preset", "fast"])
+    assert res.exit_code == 1 and "error: unknown preset 'fast'" in res.output
 
 
 def test_resume_rescans_a_changed_sequence_with_the_same_id_and_length(model_path, tmp_path):

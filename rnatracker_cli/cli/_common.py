@@ -49,3 +49,18 @@ def cli_errors(debug: bool = False, interrupted: str | None = None) -> Iterator[
         with contextlib.suppress(Exception):
             sys.stdout = None  # type: ignore[assignment]
         raise typer.Exit(0) from None
+
+
+def model_and_fasta(args: list[str], model: str | None, command: str) -> tuple[str | None, str]:
+    """``(model, fasta)`` from a command's positional arguments and ``--model``.
+
+    ``FASTA`` alone uses ``--model`` (or the built-in default when it is absent); the older
+    form ``MODEL FASTA`` still works (scripts written for it keep running).
+    """
+    if len(args) == 1:
+        return model, args[0]
+    if len(args) == 2 and model is None:
+        return args[0], args[1]
+    if len(args) == 2:
+        raise RNATrackerError(f"give the model once: `rnatracker {command} --model MODEL FASTA`")
+    raise RNATrackerError(f"expected one FASTA: `rnatracker {command} [--model MODEL] FASTA`")

@@ -87,3 +87,15 @@ Replicates = Annotated[
 ValFraction = Annotated[
     float, typer.Option("--val-fraction", help="Share of the training transcripts (whole genes) held out for early stopping.")
 ]
+
+# -- model + input of predict / scan-zipcodes ---------------------------------------------------
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="A built-in model's name (`rnatracker models`), a model.pt, or the run directory "
+                                       "holding it. Default: the built-in default model."),
+]
+FastaArgs = Annotated[
+    list[str],
+    typer.Argument(help="Transcript FASTA (plain or gzipped; - for stdin). The older form MODEL FASTA is still accepted.",
+                   metavar="FASTA"),
+]

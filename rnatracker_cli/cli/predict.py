@@ -6,14 +6,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from rnatracker_cli.cli._common import cli_errors, console
-from rnatracker_cli.cli._options import Bf16, Debug, Device, Force, MaxTranscriptNt, Quiet
+from rnatracker_cli.cli._common import cli_errors, console, model_and_fasta
+from rnatracker_cli.cli._options import FastaArgs, ModelOpt, Bf16, Debug, Device, Force, MaxTranscriptNt, Quiet
 from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
 
 
 def predict(
-    model: Annotated[str, typer.Argument(help="model.pt, or the run directory holding it.")],
-    fasta: Annotated[str, typer.Argument(help="Transcript FASTA (plain or gzipped; - for stdin).")],
+    inputs: FastaArgs,
+    model: ModelOpt = None,
     out: Annotated[str, typer.Option("--out", "-o", help="Predictions TSV (- = stdout).")] = "-",
     attention: Annotated[
         Optional[str], typer.Option("--attention", help="Also write attention weights per nucleotide as bedGraph.")
@@ -36,6 +36,7 @@ def predict(
     con = console(quiet)
     limit_kernel_cache()
     with cli_errors(debug):
+        model, fasta = model_and_fasta(inputs, model, "predict")
         s = predict_fasta(model, fasta, out=out, attention=attention, device=device, batch_nt=batch_nt,
                           bf16=bf16, force=force, max_transcript_nt=max_transcript_nt)
         rate = s.nucleotides / s.seconds if s.seconds > 0 else float("inf")

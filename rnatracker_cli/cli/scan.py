@@ -6,28 +6,32 @@ from typing import Annotated, Optional
 
 import typer
 
-from rnatracker_cli.cli._common import cli_errors, console
-from rnatracker_cli.cli._options import Debug, Device, Force, MaxTranscriptNt, Quiet, Seed
+from rnatracker_cli.cli._common import cli_errors, console, model_and_fasta
+from rnatracker_cli.cli._options import FastaArgs, ModelOpt, Debug, Device, Force, MaxTranscriptNt, Quiet, Seed
 from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
 
 
 def scan_zipcodes(
-    model: Annotated[str, typer.Argument(help="model.pt, or the run directory holding it.")],
-    fasta: Annotated[str, typer.Argument(help="Transcript FASTA (plain or gzipped; - for stdin).")],
+    inputs: FastaArgs,
+    model: ModelOpt = None,
     out: Annotated[str, typer.Option("--out", "-o", help="Zipcode BED (BED6+4; BED12 with --gtf; - = stdout).")] = "-",
     track: Annotated[
         Optional[str],
         typer.Option("--track", help="Also write per-nucleotide KL (largest KL of the windows covering it) as bedGraph."),
     ] = None,
     window: Annotated[int, typer.Option("--window", help="Masked window length (nt).")] = 100,
-    stride: Annotated[int, typer.Option("--stride", help="Step between window starts (nt).")] = 1,
+    preset: Annotated[
+        str, typer.Option("--preset", help="Settings for --mask, --stride and --min-support when not given: default or paper "
+                                           "(zero mask, stride 1, min-support 1).")
+    ] = "default",
+    stride: Annotated[Optional[int], typer.Option("--stride", help="Step between window starts (nt). [preset: 1]")] = None,
     min_kl: Annotated[float, typer.Option("--min-kl", help="Call windows whose KL exceeds this.")] = 0.0075,
     merge_gap: Annotated[
         int, typer.Option("--merge-gap", help="Merge called windows at most this many nt apart (0: overlapping or touching).")
     ] = 0,
     min_support: Annotated[
-        int, typer.Option("--min-support", help="Call only windows that stay above --min-kl while the window slides this many nt (1: any window, as in the paper).")
-    ] = 10,
+        Optional[int], typer.Option("--min-support", help="Call only windows that stay above --min-kl while the window slides this many nt (1: any window, as in the paper). [default preset: 10]")
+    ] = None,
     score_cap: Annotated[
         Optional[float],
         typer.Option("--score-cap", help="KL that maps to BED score 1000 (score = min(1000, round(1000·kl_peak/cap)); default 10 × --min-kl)."),
@@ -46,8 +50,8 @@ def scan_zipcodes(
                      "deltas) per BED12 row; default OUT.bed → OUT.extra.tsv, none when the BED goes to stdout."),
     ] = None,
     mask: Annotated[
-        str, typer.Option("--mask", help="zero: all-zero input columns (like padding); random: random bases, averaged.")
-    ] = "zero",
+        Optional[str], typer.Option("--mask", help="zero: all-zero input columns (like padding); random: random bases, averaged. [preset: zero]")
+    ] = None,
     repeats: Annotated[int, typer.Option("--repeats", help="Random masks per window (--mask random).")] = 100,
     method: Annotated[
         str, typer.Option("--method", help="auto (fast exact path when the model allows it), fast or naive (full recomputation).")
@@ -66,6 +70,7 @@ def scan_zipcodes(
     """Mask a sliding window along each transcript, score it by KL(original ‖ masked) and write regions above --min-kl as BED."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
+    from rnatracker_cli.presets import resolve_scan_preset
     from rnatracker_cli.workflows.scan import ScanOptions, parse_ids, scan_fasta
     from rnatracker_cli.utils.device import limit_kernel_cache
 
@@ -74,8 +79,10 @@ def scan_zipcodes(
     kept = ("nothing is kept when the BED goes to stdout" if out == "-" else
             f"finished transcripts are kept in {out}.part; run the same command again to resume")
     with cli_errors(debug, interrupted=kept):
-        options = ScanOptions(window=window, stride=stride, min_kl=min_kl, merge_gap=merge_gap, min_support=min_support, score_cap=score_cap,
-                              mask=mask, repeats=repeats, seed=seed, method=method, batch_size=batch_size)
+        model, fasta = model_and_fasta(inputs, model, "scan-zipcodes")
+        settings = resolve_scan_preset(preset, mask=mask, stride=stride, min_support=min_support)
+        options = ScanOptions(window=window, min_kl=min_kl, merge_gap=merge_gap, score_cap=score_cap,
+                              repeats=repeats, seed=seed, method=method, batch_size=batch_size, **settings)
         selected = parse_ids(ids, ids_file)
 
         progress = Progress(TextColumn("scanning: {task.completed} transcripts, {task.fields[windows]:,} windows"),

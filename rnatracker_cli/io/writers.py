@@ -46,12 +46,17 @@ def write_meme(
             out.write("\n")
 
 
-def predict_columns(fractions: Sequence[str]) -> list[str]:
-    """Header of the predict TSV: ``id length <fractions…> predominant``."""
-    return ["id", "length", *fractions, "predominant"]
+def predict_columns(fractions: Sequence[str], spread: bool = False) -> list[str]:
+    """Header of the predict TSV: ``id length <fractions…> predominant``, then for ensembles
+    (``spread``) ``sd_<fraction>…``, the spread of each fraction across the members."""
+    return ["id", "length", *fractions, "predominant"] + ([f"sd_{f}" for f in fractions] if spread else [])
 
 
-def format_prediction(record_id: str, length: int, probs: np.ndarray, fractions: Sequence[str]) -> str:
+def format_prediction(record_id: str, length: int, probs: np.ndarray, fractions: Sequence[str],
+                      sd: np.ndarray | None = None) -> str:
     """One predict TSV line (4 decimals, fractions in model order, trailing newline)."""
     values = "\t".join(f"{v:.4f}" for v in probs)
-    return f"{record_id}\t{length}\t{values}\t{fractions[int(np.argmax(probs))]}\n"
+    line = f"{record_id}\t{length}\t{values}\t{fractions[int(np.argmax(probs))]}"
+    if sd is not None:
+        line += "\t" + "\t".join(f"{v:.4f}" for v in sd)
+    return line + "\n"

@@ -124,10 +124,20 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict, fra
     return Path(path)
 
 
-def resolve_model(spec: str | os.PathLike) -> Path:
-    """The checkpoint file a model argument names: ``model.pt`` itself, or ``DIR/model.pt``
-    for a run directory (every command and :func:`rnatracker_cli.api.load_model` resolve
-    model arguments here). Raises :class:`InputError` when there is none."""
+def resolve_model(spec: str | os.PathLike | None = None) -> Path:
+    """The checkpoint file a model argument names (every command and
+    :func:`rnatracker_cli.api.load_model` resolve model arguments here):
+
+    * None or "" → the built-in default model (:mod:`rnatracker_cli.pretrained`);
+    * an existing ``model.pt``, or a run directory holding one;
+    * otherwise, the name of a built-in model (``rnatracker models`` lists them).
+
+    Raises :class:`InputError` when there is none.
+    """
+    from rnatracker_cli import pretrained
+
+    if spec is None or not str(spec).strip():
+        return pretrained.builtin_path(pretrained.default_builtin())
     path = spec
     p = Path(path)
     if p.is_dir():
@@ -135,7 +145,9 @@ def resolve_model(spec: str | os.PathLike) -> Path:
         if not p.is_file():
             raise InputError(f"{path} is a directory without {MODEL_FILE} (not a run directory?)")
     elif not p.exists():
-        raise InputError(f"{p}: model file not found")
+        if pretrained.is_builtin_name(str(spec)):
+            return pretrained.builtin_path(str(spec))
+        raise InputError(f"{p}: model file not found (and no built-in model has that name; see `rnatracker models`)")
     return p
 
 

@@ -42,3 +42,34 @@ class Ensemble(nn.Module):
             raise ValueError("ensembles report no attention (use one member's checkpoint)")
         log_p = self.member_log_probs(x, lengths, nt_lengths)
         return torch.logsumexp(log_p, dim=0) - torch.log(torch.tensor(float(len(self.members)), device=log_p.device))
+
+
+def combine_checkpoints(paths: list) -> tuple[Ensemble, dict, list[str], dict]:
+    """One ensemble from member checkpoints trained separately (e.g. one cluster job per seed).
+
+    The members must share their config, fractions and training data (``data_sha256``);
+    the result equals ``train --replicates K`` when the members were trained with seeds
+    ``SEED … SEED+K−1`` and the same options. Returns ``(model, config, fractions, training)``
+    ready for :func:`rnatracker_cli.model.checkpoint.save_checkpoint`.
+    """
+    from rnatracker_cli.errors import RNATrackerError
+    from rnatracker_cli.model.checkpoint import load_model
+
+    if not paths:
+        raise RNATrackerError("no member checkpoints to combine")
+    loaded = [load_model(p) for p in paths]
+    first = loaded[0]
+    for other in loaded[1:]:
+        for what, a, b in (("config", first.config, other.config), ("fractions", first.fractions, other.fractions),
+                           ("training data", first.training.get("data_sha256"), other.training.get("data_sha256"))):
+            if a != b:
+                raise RNATrackerError(f"{other.path} and {first.path} differ in {what}: not members of one ensemble")
+    if first.config.get("replicates", 1) != 1:
+        raise RNATrackerError(f"{first.path} is an ensemble already")
+    members_meta = [{"seed": m.training.get("seed"), "epochs": m.training.get("epochs"),
+                     "best_epoch": m.training.get("best_epoch"),
+                     "val_loss": (m.training.get("metrics") or {}).get("val_loss"),
+                     "residual_scale": getattr(m.model, "residual_scale", None)} for m in loaded]
+    training = {**first.training, "replicates": len(loaded), "members": members_meta}
+    config = {**first.config, "replicates": len(loaded)}
+    return Ensemble([m.model for m in loaded]), config, list(first.fractions), training

@@ -56,10 +56,12 @@ def predict_fasta(model_path: str, fasta: str, out: str = "-", attention: str | 
     with contextlib.ExitStack() as stack:
         table = stack.enter_context(open_output(out, force))
         track_out = stack.enter_context(open_output(attention, force)) if attention is not None else None
-        table.write("\t".join(predict_columns(loaded.fractions)) + "\n")
-        records = predictor.stream(read_fasta(fasta), attention=attention is not None, fold=loaded.fold_function())
-        for record, probs, track in records:
-            table.write(format_prediction(record.id, len(record.codes), probs, loaded.fractions))
+        spread = predictor.is_ensemble
+        table.write("\t".join(predict_columns(loaded.fractions, spread)) + "\n")
+        records = predictor.stream(read_fasta(fasta), attention=attention is not None, fold=loaded.fold_function(),
+                                   spread=spread and attention is None)
+        for record, probs, track, *sd in records:
+            table.write(format_prediction(record.id, len(record.codes), probs, loaded.fractions, sd[0] if sd else None))
             if track_out is not None:
                 track_out.write(format_bedgraph(record.id, track.starts, track.ends, track.values))
             n += 1

@@ -37,14 +37,11 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def resolve_model(spec: str | os.PathLike | None) -> str:
-    """The checkpoint a ``--model`` value names (a ``model.pt`` or a run directory).
+    """The checkpoint a ``--model`` value names: a ``model.pt``, a run directory, a built-in
+    model's name, or (None) the built-in default (:func:`rnatracker_cli.model.checkpoint.resolve_model`)."""
+    from rnatracker_cli.model.checkpoint import resolve_model as resolve
 
-    The one place where a model argument is interpreted, so that built-in model names can
-    be routed here later; today a missing value is an error.
-    """
-    if spec is None or not str(spec).strip():
-        raise RNATrackerError("motifs needs --model (a model.pt or the run directory that holds it)")
-    return str(spec)
+    return str(resolve(spec))
 
 
 @contextlib.contextmanager
