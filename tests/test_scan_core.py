@@ -396,3 +396,28 @@ def test_regions_are_runs_of_track_above_threshold():
     regions = call_regions(s, 30, min_kl, min_support=1)
     assert len(regions) > 1
     assert [(r.start, r.end) for r in regions] == runs
+
+
+@pytest.mark.parametrize("mask", [MaskSpec(), MaskSpec(kind="random", repeats=3, seed=2)])
+def test_ensemble_fast_path_equals_the_naive_path(mask):
+    """Replicate ensembles (the built-in models) scan on their members' fast paths, with the
+    members' distributions averaged: the same scores as the naive full recomputation."""
+    from rnatracker_cli.model.ensemble import Ensemble
+
+    config = {**default_config("rnatracker", 2, length_prior=True), "replicates": 2}
+    torch.manual_seed(4)
+    model = build_model(config)
+    assert isinstance(model, Ensemble)
+    for member in model.members:
+        with torch.no_grad():
+            member.dense.weight.normal_(0, 2.0)
+            member.prior.weight.fill_(0.3)
+    codes = random_codes(300, 5)
+    settings = dict(window=40, stride=7, mask=mask)
+    fast = scan_transcript(model, config, codes, ScanSettings(method="fast", **settings), key=3)
+    naive = scan_transcript(model, config, codes, ScanSettings(method="naive", **settings), key=3)
+    assert fast.method == "fast" and naive.method == "naive"
+    assert scan_transcript(model, config, codes, ScanSettings(**settings), key=3).method == "fast"  # auto
+    np.testing.assert_allclose(fast.kl, naive.kl, atol=1e-5)
+    np.testing.assert_allclose(fast.deltas, naive.deltas, atol=1e-5)
+    assert fast.kl.max() > 1e-4  # the members' sequence parts matter

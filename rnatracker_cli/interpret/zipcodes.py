@@ -160,6 +160,37 @@ def _rows_per_batch(settings: ScanSettings, method: str, device: torch.device, p
     return max(1, rows)
 
 
+class _EnsemblePath:
+    """The scan path of a replicate ensemble: each member's fast path, their predicted
+    distributions averaged (the ensemble's prediction) → log-probabilities (rows, F)."""
+
+    def __init__(self, paths: list) -> None:
+        self.paths = paths
+        self.steps = getattr(paths[0], "steps", 1)
+
+    def plan(self, batches: list[np.ndarray]) -> None:
+        for path in self.paths:
+            path.plan(batches)
+
+    def logprobs(self, columns: torch.Tensor, bases: torch.Tensor | None = None) -> torch.Tensor:
+        log_p = torch.stack([path.logprobs(columns, bases).float() for path in self.paths])
+        return torch.logsumexp(log_p, dim=0) - float(np.log(len(self.paths)))
+
+
+def _supports_fast(model: nn.Module) -> bool:
+    members = getattr(model, "members", None)
+    if members is not None:
+        return all(supports_fast_path(m) for m in members)
+    return supports_fast_path(model)
+
+
+def _fast_path(model: nn.Module, encoding, prep, window: int):
+    members = getattr(model, "members", None)
+    if members is not None:
+        return _EnsemblePath([FastScanner(m, encoding, prep, window) for m in members])
+    return FastScanner(model, encoding, prep, window)
+
+
 @torch.no_grad()
 def scan_transcript(model: nn.Module, config: dict, codes: np.ndarray, settings: ScanSettings,
                     device: torch.device | str = "cpu", structure: np.ndarray | None = None,
@@ -178,8 +209,8 @@ def scan_transcript(model: nn.Module, config: dict, codes: np.ndarray, settings:
         raise RNATrackerError(f"this model reads structure ({encoding.name}): pass the transcript's structure")
     method = settings.method
     if method == "auto":
-        method = "fast" if supports_fast_path(model) else "naive"
-    elif method == "fast" and not supports_fast_path(model):
+        method = "fast" if _supports_fast(model) else "naive"
+    elif method == "fast" and not _supports_fast(model):
         raise RNATrackerError(f"the fast scan path does not support a {config.get('arch')} model (use naive)")
     was_training = model.training
     model.eval()
@@ -193,7 +224,7 @@ def scan_transcript(model: nn.Module, config: dict, codes: np.ndarray, settings:
         kl = np.zeros(n, dtype=np.float64)
         deltas = np.zeros((n, n_frac), dtype=np.float64)
         if n:
-            path = (FastScanner(model, encoding, prep, settings.window) if method == "fast"
+            path = (_fast_path(model, encoding, prep, settings.window) if method == "fast"
                     else _NaivePath(model, encoding, prep, settings.window))
             steps = getattr(path, "steps", 1)
             copies = settings.mask.copies
