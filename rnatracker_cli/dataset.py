@@ -6,7 +6,6 @@ is ≤ ``min_total`` (1.0), then ``loc(g, f) = e(g, f) / Σ e(g, f')``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections import Counter
@@ -24,6 +23,7 @@ from rnatracker_cli.io.fasta import FastaRecord, read_fasta
 from rnatracker_cli.io.genome import Genome
 from rnatracker_cli.io.gtf import longest_coding_isoforms, read_gtf
 from rnatracker_cli.io.tables import LocalizationTable, read_localization, strip_version
+from rnatracker_cli.utils.hashing import file_sha256
 
 DROP_REASONS = (
     "no sequence",
@@ -54,12 +54,9 @@ class PrepareSummary:
     nucleotides: int = 0
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of an input file (recorded in the cache's provenance)."""
+    return file_sha256(path, block=1 << 22)
 
 
 def _gene_of(record: FastaRecord) -> str | None:

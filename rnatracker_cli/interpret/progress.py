@@ -32,6 +32,7 @@ import numpy as np
 
 from rnatracker_cli.errors import OutputExistsError
 from rnatracker_cli.interpret.zipcodes import Region, Track
+from rnatracker_cli.utils.hashing import file_sha256  # noqa: F401 (re-exported)
 
 HEADER = "#rnatracker-scan-part"
 VERSION = 2
@@ -62,12 +63,6 @@ def part_path(out: str | os.PathLike) -> Path:
     return out.with_name(out.name + ".part")
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sequence_sha256(codes: np.ndarray) -> str:

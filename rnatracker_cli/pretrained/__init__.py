@@ -32,7 +32,6 @@ several member checkpoints of an ensemble; each is a ``model.pt`` in the format 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from importlib import resources
 from pathlib import Path
 
 from rnatracker_cli.errors import RNATrackerError
+from rnatracker_cli.utils.hashing import file_sha256  # noqa: F401 (re-exported)
 
 INDEX_FILE = "index.json"
 INDEX_SCHEMA = 1
@@ -106,13 +106,6 @@ def package_dir() -> Path:
     return root
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _bad(where: Path, message: str) -> RNATrackerError:
