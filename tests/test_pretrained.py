@@ -317,3 +317,34 @@ def test_errors(runner, installed):
     result = runner.invoke(app, ["models", "--wide"])
     assert result.exit_code == 2 and "No such option: --wide" in result.output
     assert "Traceback" not in result.output
+
+
+def test_predict_and_scan_accept_every_model_form(runner, tmp_path):
+    """`--model` takes a built-in name, a model.pt or a run directory; without it the built-in
+    default is used; the older form `predict MODEL FASTA` still works; all give the same rows."""
+    import shutil
+
+    from rnatracker_cli.cli.app import app
+    from rnatracker_cli.pretrained import builtin_path, default_builtin
+
+    name = default_builtin()
+    fasta = tmp_path / "x.fa"
+    fasta.write_text(">a\n" + "ACGUUGCAAUGGCU" * 30 + "\n>b\n" + "GGCAUCGAUUAGC" * 70 + "\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(builtin_path(name), run / "model.pt")
+    outputs = []
+    for args in ([str(fasta)], ["--model", name, str(fasta)], ["--model", str(run / "model.pt"), str(fasta)],
+                 ["--model", str(run), str(fasta)], [str(run), str(fasta)]):
+        res = runner.invoke(app, ["predict", *args, "-q"])
+        assert res.exit_code == 0, (args, res.output)
+        outputs.append(res.stdout)
+    assert all(o == outputs[0] for o in outputs)
+    header = outputs[0].splitlines()[0].split("\t")
+    assert header[:2] == ["id", "length"] and header[-2:] == ["sd_cytosol", "sd_nucleus"]  # an ensemble
+    res = runner.invoke(app, ["predict", "--model", "no-such-model", str(fasta)])
+    assert res.exit_code == 1 and res.output.startswith("error: ") and "rnatracker models" in res.output
+    res = runner.invoke(app, ["predict", "--model", name, str(run), str(fasta)])
+    assert res.exit_code == 1 and "give the model once" in res.output
+    res = runner.invoke(app, ["scan-zipcodes", str(fasta), "--stride", "50", "-q"])
+    assert res.exit_code == 0 and f"model={builtin_path(name)}" in res.stdout.splitlines()[0]

@@ -200,3 +200,40 @@ def test_set_threads():
             set_threads(0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_every_transcript_weighs_the_same_whatever_its_batch(monkeypatch):
+    """Loss of a batch = its summed per-transcript KL / the epoch's mean batch size: with length
+    buckets of very different sizes, each transcript's KL enters its batch's loss with the same
+    weight (n_batches / n_transcripts), not 1 / its batch's size."""
+    import rnatracker_cli.training.loop as loop
+
+    lengths = [60] * 30 + [2000] * 3  # many short transcripts, a few long ones: unequal buckets
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, 4, n).astype(np.uint8) for n in lengths]
+    data = TrainingSet(np.array([f"t{i}" for i in range(len(seqs))], dtype=object), seqs, None,
+                       np.array(lengths, dtype=np.int64), rng.dirichlet([1, 1], len(seqs)).astype(np.float32))
+    seen = []  # (per-row KL, loss passed to backward)
+    real_kl_rows = loop.kl_rows
+
+    def spy_kl_rows(log_q, p):
+        rows = real_kl_rows(log_q, p)
+        seen.append([rows.detach().clone(), None])
+        return rows
+
+    real_backward = torch.Tensor.backward
+
+    def spy_backward(self, *args, **kwargs):
+        seen[-1][1] = float(self.detach())
+        return real_backward(self, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "kl_rows", spy_kl_rows)
+    monkeypatch.setattr(torch.Tensor, "backward", spy_backward)
+    config = default_config("kmer-nn", 2)
+    fit(build_model(config), config, data, None, FitOptions(epochs=1, batch_nt=4_000, seed=0, ema=0.0, warmup=0),
+        torch.device("cpu"))
+    sizes = sorted({len(rows) for rows, _ in seen})
+    assert len(seen) > 2 and sizes[0] <= 2 and sizes[-1] >= 20  # buckets of very different sizes
+    weight = len(seen) / len(seqs)
+    for rows, loss in seen:
+        assert loss == pytest.approx(float(rows.sum()) * weight, rel=1e-5)
