@@ -104,21 +104,22 @@ def scan_zipcodes(
         rate = s.windows / s.seconds if s.seconds > 0 else float("inf")
         con.print(f"scanned {s.transcripts} transcripts ({s.nucleotides:,} nt, {s.windows:,} windows) in "
                   f"{s.seconds:.1f}s ({rate:,.0f} windows/s, {s.method} path, {s.device})"
-                  + ("" if out == "-" else f" → {out}"))
+                  + ("" if out == "-" else f" → {out}"), soft_wrap=True)
         if s.sidecar is not None:
-            con.print(f"extra columns (kl_peak, fraction, direction, deltas) → {s.sidecar}")
+            con.print(f"extra columns (kl_peak, fraction, direction, deltas) → {s.sidecar}", soft_wrap=True)
         elif gtf is not None:
             con.print("note: BED12 on stdout without its extra columns (give --sidecar PATH to keep them)")
         if s.resumed:
-            con.print(f"resumed: {s.resumed} transcripts taken from the interrupted run's {out}.part")
+            con.print(f"resumed: {s.resumed} transcripts taken from the interrupted run's {out}.part", soft_wrap=True)
         if s.skipped:
             con.print(f"skipped {len(s.skipped)} transcripts shorter than the window ({window} nt)")
         if s.truncated:
             con.print(f"not scanned: the 5' ends of {s.truncated} transcripts longer than the model's {s.max_len:,}-nt "
                       f"input ({s.unscanned_nt:,} nt in all)" if s.max_len else
-                      f"not scanned: the 5' ends of {s.truncated} transcripts ({s.unscanned_nt:,} nt in all)")
+                      f"not scanned: the 5' ends of {s.truncated} transcripts ({s.unscanned_nt:,} nt in all)",
+                      soft_wrap=True)
         by = ", ".join(f"{f} {d} {n}" for (f, d), n in sorted(s.by_class.items())) or "none"
-        con.print(f"{s.regions} regions (KL > {min_kl:g}): {by}")
+        con.print(f"{s.regions} regions (KL > {min_kl:g}): {by}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
