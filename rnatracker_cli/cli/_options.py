@@ -84,6 +84,11 @@ Replicates = Annotated[
     typer.Option("--replicates", help="Train K members (seeds SEED..SEED+K-1, each with its own validation split) saved as one "
                                       "ensemble; predictions average them and report their spread."),
 ]
+Init = Annotated[
+    Optional[str],
+    typer.Option("--init", help="Fine-tune: start from this model's weights (built-in name, model.pt or run directory); "
+                                "its architecture is used and its length prior refitted on this data."),
+]
 ValFraction = Annotated[
     float, typer.Option("--val-fraction", help="Share of the training transcripts (whole genes) held out for early stopping.")
 ]

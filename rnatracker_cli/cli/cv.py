@@ -11,7 +11,7 @@ from rich.table import Table
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
     BatchNt, BatchSize, CacheArg, ClipNorm, Debug, Device, Ema, Epochs, Input, LengthFeature, LengthPrior, Lr, MaxLen, MinEpochs,
-    Mode, Patience, Preset, Quiet, Seed, Threads, ValFraction, Warmup,
+    Init, Mode, Patience, Preset, Quiet, Seed, Threads, ValFraction, Warmup,
 )
 from rnatracker_cli.defaults import DEFAULT_VAL_FRACTION
 from rnatracker_cli.errors import RNATrackerError
@@ -42,6 +42,7 @@ def cv(
     ema: Ema = None,
     warmup: Warmup = None,
     min_epochs: MinEpochs = None,
+    init: Init = None,
     threads: Threads = None,
     val_fraction: ValFraction = DEFAULT_VAL_FRACTION,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Paired bootstrap resamples for Pearson differences.")] = 1000,
@@ -74,6 +75,7 @@ def cv(
             encoding=input_, max_len=max_len, length_feature=r.length_feature, length_prior=r.length_prior,
             val_fraction=val_fraction, epochs=r.epochs, batch_size=r.batch_size, batch_nt=r.batch_nt, lr=r.lr,
             patience=r.patience, clip_norm=r.clip_norm, ema=r.ema, warmup=r.warmup, min_epochs=r.min_epochs, n_boot=bootstrap,
+            init=init,
         )
 
         def on_part(model: str, k: int, status: str, info: dict | None) -> None:

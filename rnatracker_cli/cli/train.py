@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
-    BatchNt, BatchSize, Bf16, CacheArg, ClipNorm, Debug, Device, Ema, Epochs, Force, Input, LengthFeature, LengthPrior, Lr, MaxLen,
+    BatchNt, BatchSize, Bf16, CacheArg, ClipNorm, Debug, Device, Ema, Epochs, Force, Init, Input, LengthFeature, LengthPrior, Lr, MaxLen,
     MinEpochs, Mode, Patience, Preset, Quiet, Replicates, Seed, Threads, ValFraction, Warmup,
 )
 from rnatracker_cli.defaults import DEFAULT_VAL_FRACTION
@@ -19,9 +19,10 @@ def train(
     cache: CacheArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write (config.json, log.tsv, model.pt, loss.png).")],
     arch: Annotated[
-        str, typer.Option("--arch", help="Architecture: rnatracker, nolstm, noattention, kmer-dnn, kmer-nn, kmer-gbm (LightGBM on 3–5-mers) or length (log length alone).")
-    ] = "rnatracker",
+        Optional[str], typer.Option("--arch", help="Architecture: rnatracker (default), nolstm, noattention, kmer-dnn, kmer-nn, kmer-gbm (LightGBM on 3–5-mers) or length (log length alone).")
+    ] = None,
     encoding: Input = "seq",
+    init: Init = None,
     preset: Preset = "default",
     mode: Mode = None,
     max_len: MaxLen = None,
@@ -59,10 +60,17 @@ def train(
             "train does not resume: run again with --force to start over")
     with cli_errors(debug, interrupted=kept):
         set_threads(threads)
+        init_weights = None
+        if init is not None:
+            from rnatracker_cli.training.warmstart import check_no_architecture_options, load_init
+
+            check_no_architecture_options(arch=arch, input=None if encoding == "seq" else encoding, mode=mode,
+                                          max_len=max_len, length_feature=length_feature, length_prior=length_prior)
+            init_weights = load_init(init)
         recipe = resolve_recipe(preset, mode=mode, length_feature=length_feature, length_prior=length_prior, epochs=epochs,
                                 batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, clip_norm=clip_norm,
                                 ema=ema, warmup=warmup, min_epochs=min_epochs)
-        model_options, fit_options = options_from_recipe(recipe, arch=arch, encoding=encoding, max_len=max_len, seed=seed, bf16=bf16)
+        model_options, fit_options = options_from_recipe(recipe, arch=arch or "rnatracker", encoding=encoding, max_len=max_len, seed=seed, bf16=bf16)
         progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=con, transient=True, disable=quiet)
         task = progress.add_task("train", total=None, epoch=1)
@@ -80,7 +88,8 @@ def train(
 
         with progress:
             summary = train_run(cache, out, model_options, fit_options, val_fraction=val_fraction,
-                                device=device, force=force, on_epoch=on_epoch, on_batch=on_batch, replicates=replicates)
+                                device=device, force=force, on_epoch=on_epoch, on_batch=on_batch, replicates=replicates,
+                                  init=init_weights)
         best = summary.result.best
         how = "early stop" if summary.result.stopped_early else "all epochs"
         con.print(f"{summary.config['arch']} ({summary.config['mode']} mode, lr {summary.result.lr:g}) on "

@@ -39,6 +39,7 @@ from rnatracker_cli.model.ensemble import Ensemble
 from rnatracker_cli.presets import Recipe
 from rnatracker_cli.training.data import load_training_set, split_validation
 from rnatracker_cli.training.loop import EpochRecord, FitOptions, FitResult, fit
+from rnatracker_cli.training.warmstart import InitWeights
 from rnatracker_cli.utils.device import resolve_device
 from rnatracker_cli.utils.seed import seed_everything
 from rnatracker_cli.utils.signals import deferred_signals
@@ -203,23 +204,30 @@ def publish_run(partial: Path, out: str | os.PathLike) -> Path:
 def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_options: ModelOptions,
               fit_options: FitOptions, val_fraction: float = DEFAULT_VAL_FRACTION, device: str = "auto", force: bool = False,
               on_epoch: Callable[[EpochRecord, bool], None] | None = None,
-              on_batch: Callable[[int, int], None] | None = None, replicates: int = 1) -> TrainSummary:
+              on_batch: Callable[[int, int], None] | None = None, replicates: int = 1,
+              init: InitWeights | None = None) -> TrainSummary:
     """Train one model on ``cache_path`` and write the run directory ``out``.
 
     ``replicates`` K > 1: K members with seeds ``seed``..``seed+K-1``, each with the validation
     split of its own seed, saved as one ensemble checkpoint (config ``"replicates": K``).
     The run is written to ``OUT.partial`` (the best checkpoint so far saved as training goes)
     and moved into ``OUT`` only at the end (:func:`publish_run`).
+    ``init``: fine-tune from these weights (:mod:`rnatracker_cli.training.warmstart`); the
+    architecture is then the initial model's and ``model_options`` are not used.
     """
     fit_options.check()
     if replicates < 1:
         raise RNATrackerError("--replicates must be at least 1")
     dev = resolve_device(device)
     with Cache(cache_path) as cache:
-        config = default_config(model_options.arch, len(cache.fractions), encoding=model_options.encoding,
-                                mode=model_options.mode, max_len=model_options.max_len,
-                                length_feature=model_options.length_feature,
-                                length_prior=model_options.length_prior)
+        if init is not None:
+            init.check_fractions(list(cache.fractions), str(cache.path))
+            config = dict(init.config)
+        else:
+            config = default_config(model_options.arch, len(cache.fractions), encoding=model_options.encoding,
+                                    mode=model_options.mode, max_len=model_options.max_len,
+                                    length_feature=model_options.length_feature,
+                                    length_prior=model_options.length_prior)
         encoding = get_encoding(config["encoding"])
         check_input_width(config["mode"], config["max_len"], build_model(config).min_length)
         if len(cache) < 2:
@@ -229,6 +237,8 @@ def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_optio
         splits = [split_validation(len(cache), val_fraction, fit_options.seed + r, cache.groups) for r in range(replicates)]
         fractions = list(cache.fractions)
         config, provenance = data_metadata(cache, config)
+    if init is not None:
+        provenance = {**provenance, "init": init.source}
     work = make_run_dir(out, force)
     options = asdict(fit_options)
     n_train, n_val = len(splits[0][0]), len(splits[0][1])
@@ -262,6 +272,8 @@ def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_optio
             member_options = replace(fit_options, seed=fit_options.seed + r)
             seed_everything(member_options.seed)
             model = build_model(config)
+            if init is not None:
+                init.apply(model, r)
             results.append(fit(model, config, train, val, member_options, dev, on_epoch=epoch_done, on_batch=on_batch,
                                on_best=best_so_far))
             members.append(model)

@@ -23,7 +23,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ from rnatracker_cli.model.registry import ARCHITECTURES, SEQUENCE_FEATURE_ARCHS
 from rnatracker_cli.model.checkpoint import data_metadata, save_checkpoint
 from rnatracker_cli.training.data import load_training_set, split_validation
 from rnatracker_cli.training.loop import FitOptions, fit
+from rnatracker_cli.training.warmstart import InitWeights, load_init
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.utils.device import resolve_device
 from rnatracker_cli.utils.seed import seed_everything
@@ -74,6 +75,10 @@ class CVOptions:
     warmup: int = DEFAULT_WARMUP
     min_epochs: int = DEFAULT_MIN_EPOCHS
     n_boot: int = 1000
+    #: ``--init``: the model (as given) whose weights the part of its architecture starts
+    #: from, and that file's sha256 (set by :func:`run_cv`; checked on resume).
+    init: str | None = None
+    init_sha256: str | None = None
 
 
 @dataclass
@@ -127,7 +132,8 @@ def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
             raise RNATrackerError(f"{out} holds a CV run on this cache as it was folded before (its structure "
                                   "has changed since: folded again?); use another --out")
         # Options added later, with the value that reproduces the runs made before them.
-        old = {"clip_norm": 0.0, "length_prior": False, "ema": 0.0, "warmup": 0, "min_epochs": 0, **have.get("options", {})}
+        old = {"clip_norm": 0.0, "length_prior": False, "ema": 0.0, "warmup": 0, "min_epochs": 0, "init": None,
+               "init_sha256": None, **have.get("options", {})}
         new = wanted["options"]
         # Models are independent parts on shared folds: a run can be extended with more.
         changed = sorted(k for k in new if k != "models" and old.get(k) != new[k])
@@ -188,6 +194,7 @@ class _CVData:
     data: dict
     ids: list[str]
     targets: np.ndarray
+    init: InitWeights | None = None
 
 
 def run_cv(
@@ -207,7 +214,14 @@ def run_cv(
     started = time.perf_counter()
     out = Path(out)
     dev = resolve_device(device)
-    setup = _load(cache_path, out, options, fold)
+    init = None
+    if options.init is not None:
+        init = load_init(options.init)
+        if init.arch not in options.models:
+            raise RNATrackerError(f"--init: the model is a {init.arch} network, which is not among --models "
+                                  f"({', '.join(options.models)})")
+        options = replace(options, init_sha256=init.source["sha256"])
+    setup = _load(cache_path, out, options, fold, init)
     summary = CVSummary(out, [], [], False, models=list(options.models), fractions=setup.fractions)
     for k in range(options.folds) if fold is None else [fold - 1]:
         for model_name in options.models:
@@ -230,7 +244,8 @@ def run_cv(
     return summary
 
 
-def _load(cache_path: str | os.PathLike, out: Path, options: CVOptions, fold: int | None) -> _CVData:
+def _load(cache_path: str | os.PathLike, out: Path, options: CVOptions, fold: int | None,
+          init: InitWeights | None = None) -> _CVData:
     """Check the options against the cache, open (or resume) the run dir, read the data."""
     with Cache(cache_path) as cache:
         if fold is not None and not 1 <= fold <= options.folds:
@@ -239,7 +254,13 @@ def _load(cache_path: str | os.PathLike, out: Path, options: CVOptions, fold: in
         if n < options.folds:
             raise RNATrackerError(f"--folds {options.folds} is more than the {n} transcripts in the cache")
         configs, provenance = {}, {}
+        if init is not None:
+            init.check_fractions(list(cache.fractions), str(cache.path))
         for m in options.models:
+            if init is not None and m == init.arch:
+                configs[m], provenance[m] = data_metadata(cache, dict(init.config))
+                provenance[m]["init"] = init.source
+                continue
             config = default_config(m, len(cache.fractions),
                                     encoding="seq" if m in SEQUENCE_FEATURE_ARCHS else options.encoding,
                                     mode=options.mode, max_len=options.max_len, length_feature=options.length_feature,
@@ -251,7 +272,7 @@ def _load(cache_path: str | os.PathLike, out: Path, options: CVOptions, fold: in
         return _CVData(
             configs=configs, provenance=provenance, folds=_folds(out, cache, options), fractions=list(cache.fractions),
             groups=cache.groups, data={name: load_training_set(cache, e) for name, e in encodings.items()},
-            ids=list(cache.ids), targets=np.asarray(cache.targets, dtype=np.float64),
+            ids=list(cache.ids), targets=np.asarray(cache.targets, dtype=np.float64), init=init,
         )
 
 
@@ -274,6 +295,8 @@ def _run_part(out: Path, setup: _CVData, options: CVOptions, model_name: str, k:
                              ema=options.ema, warmup=options.warmup, min_epochs=options.min_epochs)
     seed_everything(seed)
     model = build_model(config)
+    if setup.init is not None and model_name == setup.init.arch:
+        setup.init.apply(model)
     t0 = time.perf_counter()
     result = fit(model, config, train, val, fit_options, dev)
     probs = Predictor(model, config, dev, batch_nt=max(options.batch_nt, 1)).predict(

@@ -1,0 +1,126 @@
+"""`train --init` / `cv --init`: fine-tuning a trained network on another data set."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rnatracker_cli.cli.app import app
+from rnatracker_cli.encoding import get_encoding
+from rnatracker_cli.errors import RNATrackerError
+from rnatracker_cli.inference import Predictor
+from rnatracker_cli.io.cache import Cache, write_cache
+from rnatracker_cli.model import build_model
+from rnatracker_cli.model.checkpoint import load_model
+from rnatracker_cli.simulate import simulate_dataset
+from rnatracker_cli.training.data import load_training_set
+from rnatracker_cli.training.warmstart import check_no_architecture_options, load_init
+
+runner = CliRunner()
+
+
+def _cache(path, n, seed, two_fractions=False):
+    d = simulate_dataset(n=n, seed=seed, max_length=700)
+    targets, fractions = d.targets, d.fractions
+    if two_fractions:
+        targets = np.stack([targets[:, 0], 1 - targets[:, 0]], axis=1)
+        fractions = ["cytosol", "nucleus"]
+    write_cache(path, ids=d.ids, sequences=d.sequences, targets=targets, fractions=fractions, genes=d.genes)
+    return path
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("warm")
+    a, b = _cache(tmp / "a.h5", 30, 1), _cache(tmp / "b.h5", 30, 2)
+    res = runner.invoke(app, ["train", str(a), "-o", str(tmp / "base"), "--epochs", "2", "--replicates", "2", "-q"])
+    assert res.exit_code == 0, res.output
+    return tmp, a, b
+
+
+def _predict(model, config, cache):
+    with Cache(cache) as c:
+        data = load_training_set(c, get_encoding(config["encoding"]))
+    return Predictor(model, config).predict(data.sequences, nt_lengths=data.nt_lengths)
+
+
+def test_member_weights_are_loaded_and_the_shrinkage_folded_in(setting):
+    tmp, a, _ = setting
+    init = load_init(tmp / "base")
+    loaded = load_model(tmp / "base")
+    assert "replicates" not in init.config and len(init.states) == 2
+    for r in range(3):  # replicate r starts from member r % 2
+        member = loaded.model.members[r % 2]
+        member.set_residual_scale(0.4)  # a shrunk member: folding s into the dense layer keeps its function
+        init.states[r % 2] = {k: v.clone() for k, v in member.state_dict().items()}
+        model = build_model(init.config)
+        init.apply(model, r)
+        assert model.residual_scale == 1.0
+        np.testing.assert_allclose(_predict(model, init.config, a), _predict(member, init.config, a), atol=1e-6)
+
+
+def test_train_init_starts_from_the_weights_and_records_them(setting):
+    tmp, _, b = setting
+    res = runner.invoke(app, ["train", str(b), "-o", str(tmp / "ft"), "--init", str(tmp / "base"),
+                              "--epochs", "1", "--lr", "1e-12", "--ema", "0", "-q"])
+    assert res.exit_code == 0, res.output
+    ft = load_model(tmp / "ft")
+    base = load_init(tmp / "base")
+    assert ft.training["init"]["model"] == str(tmp / "base")
+    assert ft.training["init"]["sha256"] == base.source["sha256"]
+    assert ft.config["arch"] == base.config["arch"]
+    # lr 1e-12: the convolutions are member 1's to float precision (a fresh network's are not)
+    name = next(k for k in base.states[0] if k.startswith("convs.0") and k.endswith("weight"))
+    got = ft.model.state_dict()[name]
+    assert torch.allclose(got, base.states[0][name], atol=1e-6)
+    fresh = build_model(base.config).state_dict()[name]
+    assert not torch.allclose(fresh, base.states[0][name], atol=1e-3)
+    # the length prior is the new data's own: refitted on b, not a's
+    assert not torch.allclose(ft.model.prior.bias, torch.as_tensor(base.states[0]["prior.bias"]))
+
+
+def test_architecture_options_with_init_are_refused(setting):
+    tmp, _, b = setting
+    res = runner.invoke(app, ["train", str(b), "-o", str(tmp / "x"), "--init", str(tmp / "base"), "--mode", "fixed"])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines()[-1] == (
+        "error: --init: --mode cannot be combined with --init (the architecture is the initial model's)")
+    assert not (tmp / "x").exists()
+    with pytest.raises(RNATrackerError, match="--arch, --length-prior"):
+        check_no_architecture_options(arch="nolstm", mode=None, length_prior=False)
+    check_no_architecture_options(arch=None, mode=None)
+
+
+def test_init_needs_a_network_with_the_same_fractions(setting, tmp_path):
+    tmp, a, _ = setting
+    res = runner.invoke(app, ["train", str(a), "-o", str(tmp_path / "gbm"), "--arch", "kmer-gbm", "-q"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["train", str(a), "-o", str(tmp_path / "x"), "--init", str(tmp_path / "gbm")])
+    assert res.exit_code == 1 and "is a kmer-gbm model, which is not trained by gradient steps" in res.output
+    two = _cache(tmp_path / "two.h5", 20, 3, two_fractions=True)
+    res = runner.invoke(app, ["train", str(two), "-o", str(tmp_path / "x"), "--init", str(tmp / "base")])
+    assert res.exit_code == 1
+    assert "error: --init: the model predicts cytosol, nuclear, membrane, insoluble but" in res.output
+    assert "has cytosol, nucleus" in res.output
+
+
+def test_cv_init_fine_tunes_its_architecture_only_and_is_part_of_the_run(setting, tmp_path):
+    tmp, _, b = setting
+    out = tmp_path / "cv"
+    args = ["cv", str(b), "--out", str(out), "--models", "rnatracker,length", "--folds", "2", "--epochs", "1", "-q"]
+    res = runner.invoke(app, [*args, "--init", str(tmp / "base")])
+    assert res.exit_code == 0, res.output
+    base = load_init(tmp / "base")
+    part = torch.load(out / "parts" / "rnatracker" / "fold1.pt", weights_only=True)["training"]
+    assert part["init"]["sha256"] == base.source["sha256"]
+    assert json.loads((out / "config.json").read_text())["options"]["init_sha256"] == base.source["sha256"]
+    res = runner.invoke(app, args)  # resuming without --init: other options
+    assert res.exit_code == 1 and "made with other options (init:" in res.output
+    res = runner.invoke(app, ["cv", str(b), "--out", str(tmp_path / "cv2"), "--models", "length", "--folds", "2",
+                              "--init", str(tmp / "base")])
+    assert res.exit_code == 1
+    assert "error: --init: the model is a rnatracker network, which is not among --models (length)" in res.output
