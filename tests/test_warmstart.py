@@ -17,7 +17,9 @@ from rnatracker_cli.io.cache import Cache, write_cache
 from rnatracker_cli.model import build_model
 from rnatracker_cli.model.checkpoint import load_model
 from rnatracker_cli.simulate import simulate_dataset
-from rnatracker_cli.training.data import load_training_set
+from rnatracker_cli.training.data import load_training_set, split_validation
+from rnatracker_cli.training.head import context_features, fit_dense
+from rnatracker_cli.training.loop import FitOptions, prepare_model
 from rnatracker_cli.training.warmstart import check_no_architecture_options, load_init
 
 runner = CliRunner()
@@ -66,7 +68,7 @@ def test_member_weights_are_loaded_and_the_shrinkage_folded_in(setting):
 def test_train_init_starts_from_the_weights_and_records_them(setting):
     tmp, _, b = setting
     res = runner.invoke(app, ["train", str(b), "-o", str(tmp / "ft"), "--init", str(tmp / "base"),
-                              "--epochs", "1", "--lr", "1e-12", "--ema", "0", "-q"])
+                              "--fine-tune", "all", "--epochs", "1", "--lr", "1e-12", "--ema", "0", "-q"])
     assert res.exit_code == 0, res.output
     ft = load_model(tmp / "ft")
     base = load_init(tmp / "base")
@@ -117,10 +119,73 @@ def test_cv_init_fine_tunes_its_architecture_only_and_is_part_of_the_run(setting
     base = load_init(tmp / "base")
     part = torch.load(out / "parts" / "rnatracker" / "fold1.pt", weights_only=True)["training"]
     assert part["init"]["sha256"] == base.source["sha256"]
-    assert json.loads((out / "config.json").read_text())["options"]["init_sha256"] == base.source["sha256"]
+    options = json.loads((out / "config.json").read_text())["options"]
+    assert options["init_sha256"] == base.source["sha256"] and options["fine_tune"] == "head"
+    assert json.loads((out / "parts" / "rnatracker" / "fold1.json").read_text())["epochs"] == 1
     res = runner.invoke(app, args)  # resuming without --init: other options
-    assert res.exit_code == 1 and "made with other options (init:" in res.output
+    assert res.exit_code == 1 and "made with other options (fine_tune: 'head' → None, init:" in res.output
     res = runner.invoke(app, ["cv", str(b), "--out", str(tmp_path / "cv2"), "--models", "length", "--folds", "2",
                               "--init", str(tmp / "base")])
     assert res.exit_code == 1
     assert "error: --init: the model is a rnatracker network, which is not among --models (length)" in res.output
+
+
+def test_head_fit_recovers_a_softmax_regression():
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, size=(4000, 5))
+    w_true = rng.normal(size=(3, 5)) * 0.5
+    offset = torch.from_numpy(rng.normal(size=(4000, 3)))
+    logits = offset.numpy() + x @ w_true.T
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    w, b, loss = fit_dense(x, p, offset, l2=0.0)
+    got = offset.numpy() + x @ w.T + b
+    q = np.exp(got - got.max(1, keepdims=True))
+    q /= q.sum(1, keepdims=True)
+    np.testing.assert_allclose(q, p, atol=1e-3)
+    assert abs(loss) < 1e-5  # KL of the exact fit
+    w2, _, _ = fit_dense(x, p, offset, l2=1.0)  # the penalty shrinks the weights
+    assert np.abs(w2).sum() < 0.5 * np.abs(w).sum()
+
+
+def test_fine_tune_head_keeps_the_trunk_and_is_deterministic(setting):
+    tmp, _, b = setting
+    outs = []
+    for name in ("h1", "h2"):
+        res = runner.invoke(app, ["train", str(b), "-o", str(tmp / name), "--init", str(tmp / "base"), "-q"])
+        assert res.exit_code == 0, res.output
+        outs.append(load_model(tmp / name))
+    base = load_init(tmp / "base")
+    h1, h2 = outs
+    state = h1.model.state_dict()
+    assert all(torch.equal(v, h2.model.state_dict()[k]) for k, v in state.items())  # deterministic
+    trunk = [k for k in base.states[0] if not k.startswith(("dense.", "prior."))]
+    assert trunk and all(torch.equal(state[k], base.states[0][k]) for k in trunk)
+    assert not torch.allclose(state["dense.weight"], base.states[0]["dense.weight"])
+    assert h1.training["epochs"] == 1 and h1.training["lr"] == 0.0
+    # the dense layer is the softmax regression on the trunk's features (training split),
+    # with the refitted prior's logits as offset
+    with Cache(b) as c:
+        data = load_training_set(c, get_encoding(h1.config["encoding"]))
+        train_idx, _ = split_validation(len(c), 0.1, 0, c.groups)
+    train = data.subset(train_idx)
+    model = build_model(base.config)
+    base.apply(model)
+    prepare_model(model, base.config, train, FitOptions(), torch.device("cpu"))
+    feats = context_features(model, base.config, train, torch.device("cpu"), 50_000)
+    offset = model.prior(torch.from_numpy(train.nt_lengths)).double().detach()
+    w, bias, _ = fit_dense(feats, train.targets, offset)
+    np.testing.assert_allclose(h1.model.dense.weight.detach().numpy(), w, atol=1e-4)
+    np.testing.assert_allclose(h1.model.dense.bias.detach().numpy(), bias, atol=1e-4)
+    assert torch.allclose(h1.model.prior.bias, model.prior.bias)
+    assert 0.0 <= h1.model.residual_scale <= 1.0
+
+
+def test_fine_tune_values_are_checked(setting):
+    tmp, a, _ = setting
+    res = runner.invoke(app, ["train", str(a), "-o", str(tmp / "y"), "--fine-tune", "head"])
+    assert res.exit_code == 1 and res.output.strip().endswith("error: --fine-tune needs --init (the model to start from)")
+    res = runner.invoke(app, ["train", str(a), "-o", str(tmp / "y"), "--init", str(tmp / "base"), "--fine-tune", "most"])
+    assert res.exit_code == 1 and "error: --fine-tune must be one of head, all (got 'most')" in res.output
+    res = runner.invoke(app, ["cv", str(a), "--out", str(tmp / "y"), "--fine-tune", "all"])
+    assert res.exit_code == 1 and "error: --fine-tune needs --init" in res.output

@@ -89,6 +89,11 @@ Init = Annotated[
     typer.Option("--init", help="Fine-tune: start from this model's weights (built-in name, model.pt or run directory); "
                                 "its architecture is used and its length prior refitted on this data."),
 ]
+FineTune = Annotated[
+    Optional[str],
+    typer.Option("--fine-tune", help="With --init: head (default; refit the length prior and the output layer on the "
+                                     "frozen network's features, no epochs) or all (train every weight from the initial ones)."),
+]
 ValFraction = Annotated[
     float, typer.Option("--val-fraction", help="Share of the training transcripts (whole genes) held out for early stopping.")
 ]

@@ -11,7 +11,7 @@ from rich.table import Table
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
     BatchNt, BatchSize, CacheArg, ClipNorm, Debug, Device, Ema, Epochs, Input, LengthFeature, LengthPrior, Lr, MaxLen, MinEpochs,
-    Init, Mode, Patience, Preset, Quiet, Seed, Threads, ValFraction, Warmup,
+    FineTune, Init, Mode, Patience, Preset, Quiet, Seed, Threads, ValFraction, Warmup,
 )
 from rnatracker_cli.defaults import DEFAULT_VAL_FRACTION
 from rnatracker_cli.errors import RNATrackerError
@@ -43,6 +43,7 @@ def cv(
     warmup: Warmup = None,
     min_epochs: MinEpochs = None,
     init: Init = None,
+    fine_tune: FineTune = None,
     threads: Threads = None,
     val_fraction: ValFraction = DEFAULT_VAL_FRACTION,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Paired bootstrap resamples for Pearson differences.")] = 1000,
@@ -58,6 +59,7 @@ def cv(
     """
     from rnatracker_cli.presets import resolve_recipe
     from rnatracker_cli.utils.device import limit_kernel_cache, set_threads
+    from rnatracker_cli.training.warmstart import resolve_fine_tune
     from rnatracker_cli.workflows.cv import CVOptions, run_cv
 
     limit_kernel_cache()
@@ -75,7 +77,7 @@ def cv(
             encoding=input_, max_len=max_len, length_feature=r.length_feature, length_prior=r.length_prior,
             val_fraction=val_fraction, epochs=r.epochs, batch_size=r.batch_size, batch_nt=r.batch_nt, lr=r.lr,
             patience=r.patience, clip_norm=r.clip_norm, ema=r.ema, warmup=r.warmup, min_epochs=r.min_epochs, n_boot=bootstrap,
-            init=init,
+            init=init, fine_tune=resolve_fine_tune(init, fine_tune),
         )
 
         def on_part(model: str, k: int, status: str, info: dict | None) -> None:

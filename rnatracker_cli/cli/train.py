@@ -9,7 +9,7 @@ import typer
 
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
-    BatchNt, BatchSize, Bf16, CacheArg, ClipNorm, Debug, Device, Ema, Epochs, Force, Init, Input, LengthFeature, LengthPrior, Lr, MaxLen,
+    BatchNt, BatchSize, Bf16, CacheArg, ClipNorm, Debug, Device, Ema, Epochs, FineTune, Force, Init, Input, LengthFeature, LengthPrior, Lr, MaxLen,
     MinEpochs, Mode, Patience, Preset, Quiet, Replicates, Seed, Threads, ValFraction, Warmup,
 )
 from rnatracker_cli.defaults import DEFAULT_VAL_FRACTION
@@ -23,6 +23,7 @@ def train(
     ] = None,
     encoding: Input = "seq",
     init: Init = None,
+    fine_tune: FineTune = None,
     preset: Preset = "default",
     mode: Mode = None,
     max_len: MaxLen = None,
@@ -60,10 +61,11 @@ def train(
             "train does not resume: run again with --force to start over")
     with cli_errors(debug, interrupted=kept):
         set_threads(threads)
+        from rnatracker_cli.training.warmstart import check_no_architecture_options, load_init, resolve_fine_tune
+
+        tune = resolve_fine_tune(init, fine_tune)
         init_weights = None
         if init is not None:
-            from rnatracker_cli.training.warmstart import check_no_architecture_options, load_init
-
             check_no_architecture_options(arch=arch, input=None if encoding == "seq" else encoding, mode=mode,
                                           max_len=max_len, length_feature=length_feature, length_prior=length_prior)
             init_weights = load_init(init)
@@ -71,6 +73,7 @@ def train(
                                 batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, clip_norm=clip_norm,
                                 ema=ema, warmup=warmup, min_epochs=min_epochs)
         model_options, fit_options = options_from_recipe(recipe, arch=arch or "rnatracker", encoding=encoding, max_len=max_len, seed=seed, bf16=bf16)
+        fit_options.head_only = tune == "head"
         progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=con, transient=True, disable=quiet)
         task = progress.add_task("train", total=None, epoch=1)

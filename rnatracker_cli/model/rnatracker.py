@@ -176,22 +176,23 @@ class RNATrackerNet(nn.Module):
                 return_attention: bool = False):
         """Log-probabilities (batch, F); with ``return_attention`` also
         ``(weights (batch, steps), step_lengths (batch,))`` (uniform weights for `noattention`)."""
+        h, steps = self.trunk(x, lengths)
+        out, weights = self.head(h, steps, nt_lengths)
+        return (out, weights, steps) if return_attention else out
+
+    def trunk(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Convolutions (+ BiLSTM): features float32 (batch, steps, D) and valid steps int64 (batch,)."""
         splits = torch.split(x, list(self.branches), dim=1) if len(self.branches) > 1 else (x,)
         h = torch.cat([conv(part) for conv, part in zip(self.convs, splits)], dim=1)
         steps = self.convs[0].output_lengths(lengths)
         h = h.transpose(1, 2)  # (batch, steps, features)
         if self.lstm is not None:
             h = self.lstm(h, steps)
-        out, weights = self.head(h, steps, nt_lengths)
-        return (out, weights, steps) if return_attention else out
+        return h, steps
 
-    def head(self, h: torch.Tensor, steps: torch.Tensor, nt_lengths: torch.Tensor | None = None):
-        """Pooling → (length feature) → dense → log-softmax, on sequence features.
-
-        h: float32 (batch, steps, features) LSTM (or conv) outputs; steps: int64 (batch,) valid
-        steps. Returns ``(log-probabilities (batch, F), pooling weights (batch, steps))``.
-        Also used by the zipcode scan's fast path on features it assembled itself.
-        """
+    def pooled(self, h: torch.Tensor, steps: torch.Tensor, nt_lengths: torch.Tensor | None = None):
+        """Pooling (→ length feature): the dense layer's input (batch, D) and the pooling
+        weights (batch, steps); h, steps as for :meth:`head`."""
         if self.attention is not None:
             context, weights = self.attention(h, steps)
         else:
@@ -200,6 +201,22 @@ class RNATrackerNet(nn.Module):
             raise ValueError("this model uses the transcript length: pass nt_lengths")
         if self.length is not None:
             context = torch.cat([context, self.length(nt_lengths).to(context.dtype)], dim=1)
+        return context, weights
+
+    def context(self, x: torch.Tensor, lengths: torch.Tensor, nt_lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The dense layer's input float32 (batch, D) for inputs as in :meth:`forward`
+        (a per-data-set head is refitted on it: :mod:`rnatracker_cli.training.head`)."""
+        h, steps = self.trunk(x, lengths)
+        return self.pooled(h, steps, nt_lengths)[0].float()
+
+    def head(self, h: torch.Tensor, steps: torch.Tensor, nt_lengths: torch.Tensor | None = None):
+        """Pooling → (length feature) → dense → log-softmax, on sequence features.
+
+        h: float32 (batch, steps, features) LSTM (or conv) outputs; steps: int64 (batch,) valid
+        steps. Returns ``(log-probabilities (batch, F), pooling weights (batch, steps))``.
+        Also used by the zipcode scan's fast path on features it assembled itself.
+        """
+        context, weights = self.pooled(h, steps, nt_lengths)
         logits = self.dense(context).float()
         if self.prior is not None:
             logits = self.prior(nt_lengths) + self.prior.residual_scale * logits

@@ -68,6 +68,9 @@ class FitOptions:
     warmup: int = DEFAULT_WARMUP
     min_epochs: int = DEFAULT_MIN_EPOCHS
     shrink: bool = True
+    #: Refit only the output head (prior + dense layer) by maximum likelihood, no gradient
+    #: steps: ``--fine-tune head`` (:mod:`rnatracker_cli.training.head`).
+    head_only: bool = False
 
     def check(self) -> None:
         if self.epochs < 1:
@@ -139,7 +142,7 @@ def _normalization_batches(model, config, data: TrainingSet, device, batch_nt: i
     return batches
 
 
-def _prepare_model(model: nn.Module, config: dict, train: TrainingSet, options: FitOptions, device) -> None:
+def prepare_model(model: nn.Module, config: dict, train: TrainingSet, options: FitOptions, device) -> None:
     """Statistics and priors that come from the training split, before any gradient step."""
     model.to(device)
     if getattr(model, "needs_normalization", False):
@@ -279,13 +282,22 @@ def fit(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | N
         raise RNATrackerError("no training transcripts")
     if hasattr(model, "fit_direct"):  # models fitted in one call (kmer-gbm): no epochs
         return _fit_direct(model, config, train, val, options, device, on_epoch)
+    if options.head_only:  # --fine-tune head: the trunk stays as it is
+        from rnatracker_cli.training.head import fit_head
+
+        result = fit_head(model, config, train, val, options, device)
+        if on_best is not None:
+            on_best(model, 1)
+        if on_epoch is not None:
+            on_epoch(result.history[0], True)
+        return result
     if options.bf16 and not bf16_supported(device):
         raise RNATrackerError("--bf16 needs a CUDA device with bfloat16 support")
     has_val = val is not None and len(val) > 0
     lr = options.learning_rate(config)
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    _prepare_model(model, config, train, options, device)
+    prepare_model(model, config, train, options, device)
     optimizer = torch.optim.NAdam(model.parameters(), lr=lr)
     average = _WeightAverage(model, options.ema)
     result = FitResult(lr=lr)

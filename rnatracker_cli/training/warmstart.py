@@ -97,3 +97,20 @@ def check_no_architecture_options(**given) -> None:
     if named:
         raise RNATrackerError(f"--init: {', '.join(named)} cannot be combined with --init "
                               "(the architecture is the initial model's)")
+
+
+#: ``--fine-tune`` values; the first is the default with ``--init`` (docs/model.md,
+#: "Fine-tuning on another assay": head beat all on Halo-seq).
+FINE_TUNE_MODES = ("head", "all")
+
+
+def resolve_fine_tune(init: object | None, fine_tune: str | None) -> str | None:
+    """The fine-tuning mode (None without ``--init``); one error line for a bad value."""
+    if fine_tune is not None and init is None:
+        raise RNATrackerError("--fine-tune needs --init (the model to start from)")
+    if init is None:
+        return None
+    mode = FINE_TUNE_MODES[0] if fine_tune is None else fine_tune
+    if mode not in FINE_TUNE_MODES:
+        raise RNATrackerError(f"--fine-tune must be one of {', '.join(FINE_TUNE_MODES)} (got {fine_tune!r})")
+    return mode

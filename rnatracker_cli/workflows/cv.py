@@ -79,6 +79,8 @@ class CVOptions:
     #: from, and that file's sha256 (set by :func:`run_cv`; checked on resume).
     init: str | None = None
     init_sha256: str | None = None
+    #: ``--fine-tune``: head or all (None without ``--init``).
+    fine_tune: str | None = None
 
 
 @dataclass
@@ -133,7 +135,7 @@ def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
                                   "has changed since: folded again?); use another --out")
         # Options added later, with the value that reproduces the runs made before them.
         old = {"clip_norm": 0.0, "length_prior": False, "ema": 0.0, "warmup": 0, "min_epochs": 0, "init": None,
-               "init_sha256": None, **have.get("options", {})}
+               "init_sha256": None, "fine_tune": None, **have.get("options", {})}
         new = wanted["options"]
         # Models are independent parts on shared folds: a run can be extended with more.
         changed = sorted(k for k in new if k != "models" and old.get(k) != new[k])
@@ -292,7 +294,8 @@ def _run_part(out: Path, setup: _CVData, options: CVOptions, model_name: str, k:
     test = full.subset(test_idx)
     fit_options = FitOptions(epochs=options.epochs, batch_size=options.batch_size, batch_nt=options.batch_nt,
                              lr=options.lr, patience=options.patience, seed=seed, clip_norm=options.clip_norm,
-                             ema=options.ema, warmup=options.warmup, min_epochs=options.min_epochs)
+                             ema=options.ema, warmup=options.warmup, min_epochs=options.min_epochs,
+                             head_only=setup.init is not None and model_name == setup.init.arch and options.fine_tune == "head")
     seed_everything(seed)
     model = build_model(config)
     if setup.init is not None and model_name == setup.init.arch:
