@@ -220,7 +220,9 @@ def test_interrupted_shard_resumes_from_its_own_part_file(sim_dir, model_path, s
                      ids=selected, options=options, shard=(2, 2))
     assert ref.records == 3 and ref.first == 3
 
-    def stop_after_two(result, seen=[]):  # noqa: B006 - the count lives across calls
+    seen = []
+
+    def stop_after_two(result):
         seen.append(result.id)
         if len(seen) == 2:
             raise KeyboardInterrupt
