@@ -202,6 +202,10 @@ def test_genomic_scan_shards_merge_with_their_sidecars(runner, sim_dir, shuffled
     for name in ("bed", "extra.tsv", "bedgraph"):
         assert (tmp_path / f"merged.{name}").read_bytes() == (tmp_path / f"one.{name}").read_bytes(), name
     assert len((tmp_path / "one.extra.tsv").read_text().splitlines()) > 4
+    # sidecars alone (as written with --sidecar elsewhere) merge the same way
+    sidecars = [tmp_path / f"part{k}.extra.tsv" for k in range(1, n_shards + 1)]
+    _ok(_merge(runner, tmp_path / "alone.tsv", sidecars))
+    assert (tmp_path / "alone.tsv").read_bytes() == (tmp_path / "one.extra.tsv").read_bytes()
     # to stdout: the BED alone, like `scan-zipcodes --gtf --out -`
     res = _ok(_merge(runner, "-", outs))
     assert res.stdout.encode() == (tmp_path / "one.bed").read_bytes() and "without its extra columns" in res.stderr
