@@ -263,6 +263,25 @@ def test_shard_of_stdin_is_refused(runner, five, model_path, tmp_path, command):
     assert not (tmp_path / "x.out").exists()
 
 
+def test_shards_fail_on_a_bad_file_exactly_when_the_single_run_does(runner, five, model_path, tmp_path):
+    """Records before a shard's block are parsed and checked too: a bad record fails its own
+    shard and every later one, so the series fails exactly when the single run would."""
+    lines = five.read_text().splitlines(keepends=True)
+    second = [i for i, line in enumerate(lines) if line.startswith(">")][1] + 1
+    lines[second] = "ACGTX" + lines[second][5:]
+    bad = tmp_path / "bad.fa"
+    bad.write_text("".join(lines))
+    single = runner.invoke(app, ["predict", "--model", str(model_path), str(bad)])
+    message = _one_error(single, "invalid character 'X'")
+    for k in range(1, 6):
+        res = runner.invoke(app, ["predict", "--model", str(model_path), str(bad), "--shard", f"{k}/5",
+                                  "--out", str(tmp_path / f"p{k}.tsv")])
+        if k == 1:
+            _ok(res)
+        else:
+            assert _one_error(res) == message and not (tmp_path / f"p{k}.tsv").exists()
+
+
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory, five, model_path):
     """predict and scan shard outputs of the five transcripts, N = 2."""
