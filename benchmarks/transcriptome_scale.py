@@ -1,6 +1,6 @@
 """Transcriptome scale: predict throughput and peak memory, zipcode-scan cost, bounded memory.
 
-    python benchmarks/transcriptome_scale.py [--n 20000] [--sample 30] [--data ../shared/data]
+    python benchmarks/transcriptome_scale.py [--n 20000] [--sample 30] [--data DATA_DIR]
         [--model human-mrna] [--machines 1,10,100] [--work DIR] [--out figures.json]
 
 Simulates ``--n`` human-like transcripts (random bases; log-normal lengths, median 3,000 nt,
@@ -176,7 +176,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=20_000, help="simulated transcripts")
     parser.add_argument("--sample", type=int, default=30, help="transcripts scanned to estimate the scan cost")
-    parser.add_argument("--data", help="shared data folder (for the 205,012-nt lncRNA in lncatlas_lncrna/)")
+    parser.add_argument("--data", help="reference data folder (for the 205,012-nt lncRNA in lncatlas_lncrna/)")
     parser.add_argument("--model", default="human-mrna", help="built-in name, model.pt or run directory")
     parser.add_argument("--machines", default="1,10,100")
     parser.add_argument("--subset-nt", type=int, default=10_000_000, help="smaller input for the RSS-vs-size check")
