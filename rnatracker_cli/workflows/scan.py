@@ -1,8 +1,10 @@
 """`scan-zipcodes` over files: FASTA → scanned transcripts → BED (+ bedGraph track).
 
 Transcripts are read one at a time (stdin works), scanned with
-:class:`rnatracker_cli.interpret.scan.TranscriptScanner`, and their regions collected; the
-BED (and track) are written at the end, sorted, atomically. With a file output, finished
+:class:`rnatracker_cli.interpret.scan.TranscriptScanner`, and their BED rows (and track
+intervals) collected in a :class:`rnatracker_cli.io.spool.SortedSpool` (sorted on disk past a
+memory limit, so memory does not grow with the number of transcripts); the BED (and track)
+are written at the end, sorted, atomically. With a file output, finished
 transcripts are kept in ``OUT.part`` (:mod:`rnatracker_cli.interpret.progress`) so that an
 interrupted run resumes. See docs/zipcodes.md.
 """
