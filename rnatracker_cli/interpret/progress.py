@@ -156,8 +156,9 @@ class Progress:
         self._handle = open(self.path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed in close()
 
     def finished(self, record_id: str, sha256: str) -> TranscriptResult | None:
-        """The committed result of this transcript, if its sequence is the one scanned then."""
-        result = self.done.get(record_id)
+        """The committed result of this transcript, if its sequence is the one scanned then
+        (handed over once: memory falls as the resumed run passes the finished transcripts)."""
+        result = self.done.pop(record_id, None)
         return result if result is not None and result.sha256 == sha256 else None
 
     def add(self, result: TranscriptResult) -> None:

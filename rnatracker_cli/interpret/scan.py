@@ -170,21 +170,34 @@ def collect_regions(results: list[TranscriptResult], fractions: list[str], cap: 
     (``models``: transcript id → genomic model, for ``--gtf``); fills the summary's counts."""
     records, tracks = [], []
     for result in results:
-        if result.skipped is not None:
-            continue
-        summary.transcripts += 1
-        summary.nucleotides += result.length
-        summary.windows += result.windows
-        summary.truncated += result.unscanned > 0
-        summary.unscanned_nt += result.unscanned
-        records += _bed_records(result, fractions, cap, models.get(result.id))
-        if result.track is not None:
-            tracks.append(_track_rows(result, models.get(result.id)))
+        rows, track = transcript_rows(result, fractions, cap, models.get(result.id), summary)
+        records += rows
+        if track is not None:
+            tracks.append(track)
+    summary.method = summary.method or "none"
+    return records, tracks
+
+
+def transcript_rows(result: TranscriptResult, fractions: list[str], cap: float, model: TranscriptModel | None,
+                    summary: ScanSummary) -> tuple[list[ZipcodeRecord], tuple | None]:
+    """BED rows and track row ``(chrom, starts, ends, values)`` (None without a track) of one
+    result (projected to the genome with ``model``); adds its counts to the summary (a
+    skipped result gives nothing and counts nothing: it goes to ``summary.skipped``
+    separately)."""
+    if result.skipped is not None:
+        return [], None
+    summary.transcripts += 1
+    summary.nucleotides += result.length
+    summary.windows += result.windows
+    summary.truncated += result.unscanned > 0
+    summary.unscanned_nt += result.unscanned
+    records = _bed_records(result, fractions, cap, model)
     for rec in records:
         summary.by_class[(rec.fraction, rec.direction)] += 1
-    summary.regions = len(records)
-    summary.method = "+".join(sorted({r.method for r in results if r.skipped is None})) or "none"
-    return records, tracks
+    summary.regions += len(records)
+    methods = set(filter(None, summary.method.split("+"))) - {"none"}
+    summary.method = "+".join(sorted(methods | {result.method}))
+    return records, (_track_rows(result, model) if result.track is not None else None)
 
 
 def _bed_records(result: TranscriptResult, fractions: list[str], cap: float,

@@ -1,8 +1,10 @@
 """`scan-zipcodes` over files: FASTA → scanned transcripts → BED (+ bedGraph track).
 
 Transcripts are read one at a time (stdin works), scanned with
-:class:`rnatracker_cli.interpret.scan.TranscriptScanner`, and their regions collected; the
-BED (and track) are written at the end, sorted, atomically. With a file output, finished
+:class:`rnatracker_cli.interpret.scan.TranscriptScanner`, and their BED rows (and track
+intervals) collected in a :class:`rnatracker_cli.io.spool.SortedSpool` (sorted on disk past a
+memory limit, so memory does not grow with the number of transcripts); the BED (and track)
+are written at the end, sorted, atomically. With a file output, finished
 transcripts are kept in ``OUT.part`` (:mod:`rnatracker_cli.interpret.progress`) so that an
 interrupted run resumes. See docs/zipcodes.md.
 """
@@ -20,11 +22,14 @@ from rnatracker_cli import __version__
 from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
 from rnatracker_cli.errors import InputError, RNATrackerError
 from rnatracker_cli.interpret.progress import Progress, TranscriptResult, file_sha256, sequence_sha256
-from rnatracker_cli.interpret.scan import ScanOptions, ScanSummary, TranscriptScanner, collect_regions
+from rnatracker_cli.interpret.scan import ScanOptions, ScanSummary, TranscriptScanner, transcript_rows
 from rnatracker_cli.io.atomic import check_output, open_output
-from rnatracker_cli.io.bed import TranscriptIndex, ZipcodeRecord, format_bedgraph, sidecar_path, write_bed
+from rnatracker_cli.io.bed import (
+    SIDECAR_COLUMNS, TranscriptIndex, ZipcodeRecord, format_bed6, format_bed12, format_bedgraph, format_sidecar,
+    sidecar_path,
+)
 from rnatracker_cli.io.fasta import fasta_ids, read_fasta
-from rnatracker_cli.io.gtf import TranscriptModel
+from rnatracker_cli.io.spool import SortedSpool
 from rnatracker_cli.io.tables import strip_version
 from rnatracker_cli.utils.shard import Shard, check_shard, shard_bounds
 from rnatracker_cli.workflows._outputs import check_outputs
@@ -120,32 +125,34 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
     progress = _open_progress(out, loaded, options, track, force)
     summary = ScanSummary(device=str(dev), model=str(loaded.path), max_len=scanner.input_nt, sidecar=sidecar,
                           shard=shard, first=lo)
-    models: dict[str, TranscriptModel] = {}
+    genomic = index is not None
     started = time.perf_counter()
     finished = False
     try:
-        results = []
-        position = -1  # among the selected records
-        for record in read_fasta(fasta):
-            if not selection.wants(record.id):
-                continue
-            position += 1
-            if position < lo:
-                continue
-            if position >= hi:
-                break  # the other shards' (every requested id was found by the preflight)
-            summary.records += 1
-            if index is not None:
-                models[record.id] = index.get(record.id, len(record.codes), str(gtf))
-            result = _resume_or_scan(scanner, record, progress, summary)
-            results.append(result)
-            _announce(result, summary, on_skip, on_transcript)
-        if shard is None:
-            selection.check(where)
-        records, tracks = collect_regions(results, loaded.fractions, options.cap, models, summary)
-        comment = (f"rnatracker {__version__} scan-zipcodes model={loaded.path} {options.describe()} "
-                   f"fractions={','.join(loaded.fractions)} coordinates={'genome' if index is not None else 'transcript'}")
-        _write_outputs(out, track, force, records, tracks, index is not None, comment, sidecar)
+        # BED rows and track intervals are sorted on disk once there are many (bounded memory
+        # whatever the number of transcripts; the same bytes as an in-memory sort).
+        with SortedSpool() as bed_rows, SortedSpool() as track_rows:
+            position = -1  # among the selected records
+            for record in read_fasta(fasta):
+                if not selection.wants(record.id):
+                    continue
+                position += 1
+                if position < lo:
+                    continue
+                if position >= hi:
+                    break  # the other shards' (every requested id was found by the preflight)
+                summary.records += 1
+                model = index.get(record.id, len(record.codes), str(gtf)) if genomic else None
+                result = _resume_or_scan(scanner, record, progress, summary)
+                _announce(result, summary, on_skip, on_transcript)
+                records, rows = transcript_rows(result, loaded.fractions, options.cap, model, summary)
+                _spool(records, rows, genomic, bed_rows, track_rows)
+            if shard is None:
+                selection.check(where)
+            summary.method = summary.method or "none"
+            comment = (f"rnatracker {__version__} scan-zipcodes model={loaded.path} {options.describe()} "
+                       f"fractions={','.join(loaded.fractions)} coordinates={'genome' if genomic else 'transcript'}")
+            _write_outputs(out, track, force, bed_rows, track_rows, comment, sidecar)
         finished = True
     finally:
         if progress is not None:
@@ -219,26 +226,36 @@ def _sidecar(out: str, track: str | None, gtf: str | None, sidecar: str | None, 
     return sidecar
 
 
-def _write_outputs(out: str, track: str | None, force: bool, records: list[ZipcodeRecord], tracks: list[tuple],
-                   genomic: bool, comment: str, sidecar: str | None = None) -> None:
+def _spool(records: list[ZipcodeRecord], track: tuple | None, genomic: bool, bed_rows: SortedSpool,
+           track_rows: SortedSpool) -> None:
+    """Add one transcript's BED lines (with their sidecar lines when ``genomic``) and track
+    lines to the spools, keyed like :meth:`ZipcodeRecord.sort_key` and (chrom bytes, start, end)."""
+    fmt = format_bed12 if genomic else format_bed6
+    for rec in records:
+        bed_rows.add(rec.sort_key(), (fmt(rec), format_sidecar(rec) if genomic else None))
+    if track is not None:
+        chrom, starts, ends, values = track
+        key = chrom.encode("utf-8")
+        lines = format_bedgraph(chrom, starts, ends, values).splitlines(keepends=True)
+        for s, e, line in zip(np.asarray(starts).tolist(), np.asarray(ends).tolist(), lines):
+            track_rows.add((key, s, e), line)
+
+
+def _write_outputs(out: str, track: str | None, force: bool, bed_rows: SortedSpool, track_rows: SortedSpool,
+                   comment: str, sidecar: str | None = None) -> None:
+    """BED (comment line, rows by (chrom bytes, start, end, name)), sidecar (header, rows in
+    the BED's order) and bedGraph (by chrom bytes, start, end), as :func:`write_bed` would."""
     with contextlib.ExitStack() as stack:
         handle = stack.enter_context(open_output(out, force))
         track_handle = stack.enter_context(open_output(track, force)) if track is not None else None
         extra = stack.enter_context(open_output(sidecar, force)) if sidecar is not None else None
-        write_bed(handle, records, bed12=genomic, comment=comment, sidecar=extra)
+        handle.write("#" + comment.replace("\n", " ") + "\n")
+        if extra is not None:
+            extra.write("\t".join(SIDECAR_COLUMNS) + "\n")
+        for line, side in bed_rows:
+            handle.write(line)
+            if extra is not None:
+                extra.write(side)
         if track_handle is not None:
-            _write_track(track_handle, tracks)
-
-
-def _write_track(handle, tracks: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> None:
-    """bedGraph sorted by chrom (byte order) then start."""
-    by_chrom: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-    for chrom, s, e, v in tracks:
-        by_chrom.setdefault(chrom, []).append((s, e, v))
-    for chrom in sorted(by_chrom, key=lambda c: c.encode("utf-8")):
-        parts = by_chrom[chrom]
-        s = np.concatenate([p[0] for p in parts])
-        e = np.concatenate([p[1] for p in parts])
-        v = np.concatenate([p[2] for p in parts])
-        order = np.lexsort((e, s))
-        handle.write(format_bedgraph(chrom, s[order], e[order], v[order]))
+            for line in track_rows:
+                track_handle.write(line)
