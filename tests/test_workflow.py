@@ -194,3 +194,60 @@ def test_cv_config_created_by_another_job_meanwhile(tiny_cache, tmp_path):
         (foreign / "notes.txt").write_text("mine")
         with pytest.raises(Exception, match="not empty and holds no CV run"):
             _open_run(foreign, cache, CVOptions(models=["length"], folds=2))
+
+
+# ---- the whole workflow against the same commands run directly ---------------------------------
+
+CV_ARGS = ["--folds", "2", "--epochs", "2", "--min-epochs", "1", "--bootstrap", "100", "--seed", "0"]
+TRAIN_ARGS = ["--epochs", "2", "--min-epochs", "1", "--seed", "0"]
+
+
+def _invoke(runner, *args):
+    res = runner.invoke(app, [str(a) for a in args])
+    assert res.exit_code == 0, res.output
+    return res
+
+
+@needs_snakemake
+def test_workflow_outputs_equal_the_commands_run_directly(runner, tmp_path):
+    from rnatracker_cli.simulate import simulate_dataset, write_simulation
+
+    sim = tmp_path / "sim"
+    write_simulation(simulate_dataset(n=30, seed=5, max_length=450), sim, genome=False)
+    fasta, table = sim / "transcripts.fa", sim / "localization.tsv"
+
+    wf = tmp_path / "wf"
+    init_workflow(wf)
+    _configure(wf, prepare={"fasta": str(fasta), "localization": str(table)},
+               fold={"shards": 2}, model="train", train={"args": " ".join(TRAIN_ARGS)},
+               cv={"models": ["rnatracker", "length"], "folds": 2, "args": " ".join(CV_ARGS[2:])},
+               predict={"shards": 2}, scan={"shards": 3, "track": True})
+    res = _snakemake(wf, "--cores", "2")
+    assert res.returncode == 0, res.stdout + res.stderr
+    got = wf / "results"
+
+    # The same commands, run directly (one process each, no shards).
+    d = tmp_path / "direct"
+    d.mkdir()
+    cache = d / "cache.h5"
+    _invoke(runner, "prepare", "--fasta", fasta, "--localization", table, "--out", cache)
+    _invoke(runner, "fold", cache)
+    _invoke(runner, "cv", cache, "--out", d / "cv", "--models", "rnatracker,length", *CV_ARGS, "--threads", "1",
+            "--device", "cpu")
+    _invoke(runner, "train", cache, "--out", d / "model", *TRAIN_ARGS, "--threads", "1", "--device", "cpu")
+    _invoke(runner, "predict", "--model", d / "model", fasta, "--out", d / "predictions.tsv", "--device", "cpu")
+    _invoke(runner, "scan-zipcodes", "--model", d / "model", fasta, "--out", d / "zipcodes.bed",
+            "--track", d / "zipcodes.bedgraph", "--device", "cpu")
+
+    with Cache(got / "cache.h5") as a, Cache(cache) as b:
+        assert a.identity == b.identity  # same sequences, targets and folded structure
+    for name in ("cv/folds.tsv", "cv/metrics.tsv", "cv/table.tsv", "cv/comparisons.tsv",
+                 "cv/predictions/rnatracker.tsv", "cv/predictions/length.tsv",
+                 "predictions.tsv", "zipcodes.bed", "zipcodes.bedgraph"):
+        assert (got / name).read_bytes() == (d / name).read_bytes(), name
+    assert len((got / "predictions.tsv").read_text().splitlines()) == 31  # header + every transcript
+    assert not list((got / "predict").glob("shard-*")) and not list((got / "scan").glob("shard-*"))  # temp parts
+
+    # Up to date: a second run has nothing to do (the fold markers survive the in-place cache update).
+    again = _snakemake(wf, "--cores", "2", "-n")
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout + again.stderr
