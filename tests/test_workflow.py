@@ -200,6 +200,7 @@ def test_cv_config_created_by_another_job_meanwhile(tiny_cache, tmp_path):
 
 CV_ARGS = ["--folds", "2", "--epochs", "2", "--min-epochs", "1", "--bootstrap", "100", "--seed", "0"]
 TRAIN_ARGS = ["--epochs", "2", "--min-epochs", "1", "--seed", "0"]
+FOLD_ARGS = ["--window", "80", "--span", "40"]  # a smaller RNAplfold window: cheaper, same code path
 
 
 def _invoke(runner, *args):
@@ -219,9 +220,9 @@ def test_workflow_outputs_equal_the_commands_run_directly(runner, tmp_path):
     wf = tmp_path / "wf"
     init_workflow(wf)
     _configure(wf, prepare={"fasta": str(fasta), "localization": str(table)},
-               fold={"shards": 2}, model="train", train={"args": " ".join(TRAIN_ARGS)},
+               fold={"shards": 2, "args": " ".join(FOLD_ARGS)}, model="train", train={"args": " ".join(TRAIN_ARGS)},
                cv={"models": ["rnatracker", "length"], "folds": 2, "args": " ".join(CV_ARGS[2:])},
-               predict={"shards": 2}, scan={"shards": 3, "track": True})
+               predict={"shards": 2}, scan={"shards": 2, "track": True})
     res = _snakemake(wf, "--cores", "2")
     assert res.returncode == 0, res.stdout + res.stderr
     got = wf / "results"
@@ -231,7 +232,7 @@ def test_workflow_outputs_equal_the_commands_run_directly(runner, tmp_path):
     d.mkdir()
     cache = d / "cache.h5"
     _invoke(runner, "prepare", "--fasta", fasta, "--localization", table, "--out", cache)
-    _invoke(runner, "fold", cache)
+    _invoke(runner, "fold", cache, *FOLD_ARGS)
     _invoke(runner, "cv", cache, "--out", d / "cv", "--models", "rnatracker,length", *CV_ARGS, "--threads", "1",
             "--device", "cpu")
     _invoke(runner, "train", cache, "--out", d / "model", *TRAIN_ARGS, "--threads", "1", "--device", "cpu")
