@@ -189,22 +189,28 @@ class Predictor:
         try:
             for idx in plan_batches(lengths, self.mode, batch_size=self.batch_size, batch_nt=self.batch_nt,
                                     max_len=plan_len, min_len=self.model.min_length):
-                batch = make_batch([sequences[i] for i in idx], self.mode, self.max_len, self.model.min_length,
-                                   None if structures is None else [structures[i] for i in idx],
+                # A one-row batch runs other CPU kernels (matrix-vector paths) whose last bits
+                # differ from the batched ones; running it as two copies of the row keeps every
+                # transcript's result independent of what it is batched with, so that
+                # `predict --shard` outputs merge into exactly the single run's.
+                rows = np.concatenate([idx, idx]) if len(idx) == 1 else idx
+                batch = make_batch([sequences[i] for i in rows], self.mode, self.max_len, self.model.min_length,
+                                   None if structures is None else [structures[i] for i in rows],
                                    truncate=self.truncate)
                 if nt_lengths is not None:
-                    batch.nt_lengths = np.asarray([nt_lengths[i] for i in idx], dtype=np.int64)
-                    batch.starts = batch.starts + (batch.nt_lengths - lengths[idx])
+                    batch.nt_lengths = np.asarray([nt_lengths[i] for i in rows], dtype=np.int64)
+                    batch.starts = batch.starts + (batch.nt_lengths - lengths[rows])
                 if attention:
                     p, (weights, steps) = self.forward_batch(batch, attention=True)
                     for row, i in enumerate(idx):
                         tracks[i] = attention_track(weights[row, : steps[row]], int(batch.starts[row]),
                                                     int(batch.nt_lengths[row]), size, stride)
                 elif spread:
-                    p, sds[idx] = self.forward_batch(batch, spread=True)
+                    p, sd = self.forward_batch(batch, spread=True)
+                    sds[idx] = sd[: len(idx)]
                 else:
                     p = self.forward_batch(batch)
-                probs[idx] = p
+                probs[idx] = p[: len(idx)]
         finally:
             self.model.train(was_training)
         if spread:

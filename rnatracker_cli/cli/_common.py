@@ -64,3 +64,11 @@ def model_and_fasta(args: list[str], model: str | None, command: str) -> tuple[s
     if len(args) == 2:
         raise RNATrackerError(f"give the model once: `rnatracker {command} --model MODEL FASTA`")
     raise RNATrackerError(f"expected one FASTA: `rnatracker {command} [--model MODEL] FASTA`")
+
+
+def shard_note(shard: tuple[int, int] | None, first: int, count: int) -> str:
+    """``"shard K/N: records A-B, "`` (1-based, inclusive) for a summary line; ``""`` without a shard."""
+    if shard is None:
+        return ""
+    which = "no records" if not count else f"record {first + 1}" if count == 1 else f"records {first + 1}-{first + count}"
+    return f"shard {shard[0]}/{shard[1]}: {which}, "

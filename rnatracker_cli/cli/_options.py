@@ -99,3 +99,9 @@ FastaArgs = Annotated[
     typer.Argument(help="Transcript FASTA (plain or gzipped; - for stdin). The older form MODEL FASTA is still accepted.",
                    metavar="FASTA"),
 ]
+ShardOpt = Annotated[
+    Optional[str],
+    typer.Option("--shard", help="K/N: process only the K-th of N contiguous blocks of the FASTA's records (a file, not "
+                                 "stdin), into this run's own outputs; `rnatracker merge` joins the N outputs into "
+                                 "exactly the single run's."),
+]

@@ -44,7 +44,8 @@ def fold(
     debug: Debug = False,
 ) -> None:
     """Fold every transcript (RNAplfold → greedy nested pairs → F/T/I/H/M/S elements); resumable."""
-    from rnatracker_cli.structure.fold import fold_cache, parse_shard
+    from rnatracker_cli.structure.fold import fold_cache
+    from rnatracker_cli.utils.shard import parse_shard
 
     con = console(quiet)
     with cli_errors(debug, interrupted="finished transcripts are saved; run the same command again to resume"):

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from rnatracker_cli.cli._common import cli_errors, console, model_and_fasta
-from rnatracker_cli.cli._options import FastaArgs, ModelOpt, Debug, Device, Force, MaxTranscriptNt, Quiet, Seed
+from rnatracker_cli.cli._common import cli_errors, console, model_and_fasta, shard_note
+from rnatracker_cli.cli._options import FastaArgs, ModelOpt, Debug, Device, Force, MaxTranscriptNt, Quiet, Seed, ShardOpt
 from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
 
 
@@ -61,6 +61,7 @@ def scan_zipcodes(
         typer.Option("--batch-size", help="Masked copies per forward batch (default 64 on CPU; 1024 fast / 256 naive on CUDA)."),
     ] = None,
     max_transcript_nt: MaxTranscriptNt = DEFAULT_MAX_TRANSCRIPT_NT,
+    shard: ShardOpt = None,
     seed: Seed = 0,
     device: Device = "auto",
     force: Force = False,
@@ -73,12 +74,14 @@ def scan_zipcodes(
     from rnatracker_cli.presets import resolve_scan_preset
     from rnatracker_cli.workflows.scan import ScanOptions, parse_ids, scan_fasta
     from rnatracker_cli.utils.device import limit_kernel_cache
+    from rnatracker_cli.utils.shard import parse_shard
 
     limit_kernel_cache()  # the fast path's LSTM runs on a new length almost every batch
     con = console(quiet)
     kept = ("nothing is kept when the BED goes to stdout" if out == "-" else
             f"finished transcripts are kept in {out}.part; run the same command again to resume")
     with cli_errors(debug, interrupted=kept):
+        shard_kn = parse_shard(shard) if shard is not None else None
         model, fasta = model_and_fasta(inputs, model, "scan-zipcodes")
         settings = resolve_scan_preset(preset, mask=mask, stride=stride, min_support=min_support)
         options = ScanOptions(window=window, min_kl=min_kl, merge_gap=merge_gap, score_cap=score_cap,
@@ -100,9 +103,9 @@ def scan_zipcodes(
         with progress:
             s = scan_fasta(model, fasta, out=out, track=track, gtf=gtf, ids=selected, options=options, device=device,
                            force=force, on_skip=on_skip, on_transcript=on_transcript,
-                           max_transcript_nt=max_transcript_nt, sidecar=sidecar)
+                           max_transcript_nt=max_transcript_nt, sidecar=sidecar, shard=shard_kn)
         rate = s.windows / s.seconds if s.seconds > 0 else float("inf")
-        con.print(f"scanned {s.transcripts} transcripts ({s.nucleotides:,} nt, {s.windows:,} windows) in "
+        con.print(f"{shard_note(s.shard, s.first, s.records)}scanned {s.transcripts} transcripts ({s.nucleotides:,} nt, {s.windows:,} windows) in "
                   f"{s.seconds:.1f}s ({rate:,.0f} windows/s, {s.method} path, {s.device})"
                   + ("" if out == "-" else f" → {out}"), soft_wrap=True)
         if s.sidecar is not None:

@@ -113,6 +113,9 @@ class ScanSummary:
     model: str = ""
     max_len: int | None = None
     sidecar: str | None = None  # where the BED12's extra columns went (genomic output)
+    shard: tuple[int, int] | None = None  # --shard (K, N)
+    first: int = 0  # the shard's first record (0-based, among the selected ones)
+    records: int = 0  # records in the shard (scanned, skipped or resumed)
 
 
 class TranscriptScanner:

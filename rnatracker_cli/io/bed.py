@@ -17,7 +17,9 @@ the blocks; the four extra columns go to a sidecar TSV (:func:`sidecar_path`)::
 A name (``ID:FRACTION:DIRECTION``) can repeat within a transcript, so the sidecar carries
 ``chrom start end`` too: ``(name, chrom, start, end)`` identifies a row.
 
-bedGraph: ``chrom start end value``. Numbers: ``kl_peak`` and bedGraph values ``%.6g``;
+bedGraph: ``chrom start end value``. ``predict --attention`` starts its bedGraph with one
+``#`` comment line (:func:`attention_comment`) and keeps the FASTA's order; the zipcode
+track has no comment line and is sorted like the BED. Numbers: ``kl_peak`` and bedGraph values ``%.6g``;
 ``deltas`` comma-separated ``%.6g``, one per fraction in model order. Rows are sorted by
 chrom (byte order, like ``LC_ALL=C sort -k1,1``), then start, then end. A BED file may start
 with one ``#`` comment line holding the run's settings (bedtools and pandas skip it).
@@ -104,6 +106,19 @@ def format_bedgraph(chrom: str, starts: np.ndarray, ends: np.ndarray, values: np
     """bedGraph lines ``chrom start end value`` (value ``%.6g``)."""
     return "".join(f"{chrom}\t{s}\t{e}\t{v:.6g}\n" for s, e, v in zip(
         np.asarray(starts).tolist(), np.asarray(ends).tolist(), np.asarray(values).tolist()))
+
+
+def attention_comment(version: str, model: str | os.PathLike) -> str:
+    """The first line of an attention bedGraph (``#`` included, no newline): what made it.
+    ``rnatracker merge`` recognises attention bedGraphs by it (:func:`is_attention_comment`):
+    their rows are in FASTA order, so shards are concatenated, not sorted."""
+    return f"#rnatracker {version} predict --attention model={model}"
+
+
+def is_attention_comment(line: str) -> bool:
+    """Whether ``line`` is the first line :func:`attention_comment` writes."""
+    words = line.split(" ")
+    return len(words) >= 4 and words[0] == "#rnatracker" and words[2:4] == ["predict", "--attention"]
 
 
 def write_bed(handle, records: Iterable[ZipcodeRecord], bed12: bool, comment: str | None = None,

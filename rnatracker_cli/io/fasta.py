@@ -125,3 +125,23 @@ def read_fasta(path: str | os.PathLike, unique: bool = True) -> Iterator[FastaRe
         raise InputError(f"{where}: cannot read: {exc}") from None
     if n_records == 0:
         raise InputError(f"{where}: no FASTA records found")
+
+
+def fasta_ids(path: str | os.PathLike) -> Iterator[str]:
+    """Yield the id of each record (first word of its header) without reading sequences into
+    memory or checking them: a cheap first pass, e.g. to count records for ``--shard``.
+
+    Headers are found as :func:`read_fasta` finds them (a line starting with ``>`` once
+    stripped); a header with no id yields ``""`` (:func:`read_fasta` rejects it later).
+    ``-`` (stdin) can be read only once, so callers refuse it before calling this.
+    """
+    where = _display(path)
+    try:
+        with open_binary(path) as handle:
+            for line in handle:
+                line = line.strip()
+                if line.startswith(b">"):
+                    parts = line[1:].decode("utf-8", errors="replace").split(None, 1)
+                    yield parts[0] if parts else ""
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{where}: cannot read: {exc}") from None

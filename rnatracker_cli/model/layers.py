@@ -121,7 +121,12 @@ class MaskedAttention(nn.Module):
         self.score = nn.Linear(features, 1)
 
     def forward(self, h: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        s = torch.tanh(self.score(h).squeeze(-1))
+        # w·h_t as a product summed over contiguous features, not ``self.score(h)``: a
+        # one-output Linear (or a sum over a strided axis) goes through kernels whose rounding
+        # depends on the batch's shape, so a transcript's weights would change in the last bit
+        # with what it was batched with; this sum does not (shards merge into the single run).
+        h = h.contiguous()
+        s = torch.tanh((h * self.score.weight[0]).sum(-1) + self.score.bias[0])
         s = s.masked_fill(~step_mask(lengths, h.shape[1]), float("-inf"))
         alpha = torch.softmax(s, dim=1)
         return torch.bmm(alpha.unsqueeze(1), h).squeeze(1), alpha

@@ -27,7 +27,6 @@ they are in cache order.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -48,6 +47,7 @@ from rnatracker_cli.structure.plfold import (
     viennarna_version,
 )
 from rnatracker_cli.structure.shards import PartFileBusy, ShardPart, find_parts, part_path
+from rnatracker_cli.utils.shard import parse_shard  # noqa: F401 (re-exported; it lived here)
 
 #: Results are written (and flushed) at least every this many records, nucleotides, seconds.
 BATCH_RECORDS = 64
@@ -98,14 +98,6 @@ class FoldSummary:
     def complete(self) -> bool:
         """True when every record of the cache is folded in the cache."""
         return self.remaining == 0
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` → ``(K, N)`` with 1 <= K <= N; anything else raises :class:`InputError`."""
-    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
-    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
-        raise InputError(f"--shard must be K/N with 1 <= K <= N, e.g. 1/4 (got {text!r})")
-    return int(m.group(1)), int(m.group(2))
 
 
 def fold_params(window: int = DEFAULT_WINDOW, span: int = DEFAULT_SPAN, cutoff: float = DEFAULT_CUTOFF) -> dict:

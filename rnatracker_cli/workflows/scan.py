@@ -23,9 +23,10 @@ from rnatracker_cli.interpret.progress import Progress, TranscriptResult, file_s
 from rnatracker_cli.interpret.scan import ScanOptions, ScanSummary, TranscriptScanner, collect_regions
 from rnatracker_cli.io.atomic import check_output, open_output
 from rnatracker_cli.io.bed import TranscriptIndex, ZipcodeRecord, format_bedgraph, sidecar_path, write_bed
-from rnatracker_cli.io.fasta import read_fasta
+from rnatracker_cli.io.fasta import fasta_ids, read_fasta
 from rnatracker_cli.io.gtf import TranscriptModel
 from rnatracker_cli.io.tables import strip_version
+from rnatracker_cli.utils.shard import Shard, check_shard, shard_bounds
 from rnatracker_cli.workflows._outputs import check_outputs
 
 __all__ = ["ScanOptions", "ScanSummary", "parse_ids", "scan_fasta"]
@@ -81,7 +82,8 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
                ids: list[str] | None = None, options: ScanOptions | None = None, device: str = "auto",
                force: bool = False, on_skip: Callable[[TranscriptResult], None] | None = None,
                on_transcript: Callable[[TranscriptResult], None] | None = None,
-               max_transcript_nt: int | None = DEFAULT_MAX_TRANSCRIPT_NT, sidecar: str | None = None) -> ScanSummary:
+               max_transcript_nt: int | None = DEFAULT_MAX_TRANSCRIPT_NT, sidecar: str | None = None,
+               shard: Shard | None = None) -> ScanSummary:
     """Scan every (selected) transcript of ``fasta``; write the BED to ``out`` (``-`` = stdout).
 
     track: bedGraph of per-nucleotide KL; gtf: project BED rows (standard BED12) and the track
@@ -91,36 +93,55 @@ def scan_fasta(model_path: str, fasta: str, out: str = "-", track: str | None = 
     end; with ``out`` a file, finished transcripts are kept in ``OUT.part`` so an interrupted
     run resumes (:mod:`rnatracker_cli.interpret.progress`). on_skip/on_transcript: called
     for each skipped / scanned transcript. max_transcript_nt: longest transcript accepted.
+
+    shard: ``(K, N)`` to scan only the K-th of N contiguous blocks of the selected records
+    (``ids`` apply first; :mod:`rnatracker_cli.utils.shard`; not from stdin). Its outputs
+    (and its ``OUT.part``, so it resumes on its own) are its own files, which
+    `rnatracker merge` joins back into exactly the single run's.
     """
     from rnatracker_cli.io.gtf import read_gtf
     from rnatracker_cli.model.checkpoint import load_model
     from rnatracker_cli.utils.device import resolve_device
 
     options = options or ScanOptions()
+    if shard is not None:
+        shard = check_shard(shard)
+        if str(fasta) == "-":
+            raise RNATrackerError("--shard needs a FASTA file, not stdin: the records are counted before the run")
     check_outputs(out, track, "--track", force)
     sidecar = _sidecar(out, track, gtf, sidecar, force)
     where = "<stdin>" if str(fasta) == "-" else str(fasta)
     selection = _preflight_ids(fasta, ids, where)
+    lo, hi = _shard_range(fasta, ids, shard)
     dev = resolve_device(device)
     loaded = load_model(model_path, dev)
     scanner = TranscriptScanner(loaded, options, dev, track is not None, max_transcript_nt)
     index = TranscriptIndex(read_gtf(gtf)) if gtf is not None else None
     progress = _open_progress(out, loaded, options, track, force)
-    summary = ScanSummary(device=str(dev), model=str(loaded.path), max_len=scanner.input_nt, sidecar=sidecar)
+    summary = ScanSummary(device=str(dev), model=str(loaded.path), max_len=scanner.input_nt, sidecar=sidecar,
+                          shard=shard, first=lo)
     models: dict[str, TranscriptModel] = {}
     started = time.perf_counter()
     finished = False
     try:
         results = []
+        position = -1  # among the selected records
         for record in read_fasta(fasta):
             if not selection.wants(record.id):
                 continue
+            position += 1
+            if position < lo:
+                continue
+            if position >= hi:
+                break  # the other shards' (every requested id was found by the preflight)
+            summary.records += 1
             if index is not None:
                 models[record.id] = index.get(record.id, len(record.codes), str(gtf))
             result = _resume_or_scan(scanner, record, progress, summary)
             results.append(result)
             _announce(result, summary, on_skip, on_transcript)
-        selection.check(where)
+        if shard is None:
+            selection.check(where)
         records, tracks = collect_regions(results, loaded.fractions, options.cap, models, summary)
         comment = (f"rnatracker {__version__} scan-zipcodes model={loaded.path} {options.describe()} "
                    f"fractions={','.join(loaded.fractions)} coordinates={'genome' if index is not None else 'transcript'}")
@@ -142,6 +163,15 @@ def _preflight_ids(fasta: str, ids: list[str] | None, where: str) -> _Selection:
             selection.wants(record.id)
         selection.check(where)
     return _Selection(ids)
+
+
+def _shard_range(fasta: str, ids: list[str] | None, shard: Shard | None) -> tuple[int, int]:
+    """Positions ``[lo, hi)`` among the selected records that this run scans (all without a
+    shard); the selected records are counted from the headers alone."""
+    if shard is None:
+        return 0, 2**63
+    counter = _Selection(ids)
+    return shard_bounds(shard, sum(1 for rid in fasta_ids(fasta) if counter.wants(rid)))
 
 
 def _open_progress(out: str, loaded, options: ScanOptions, track: str | None, force: bool) -> Progress | None:
