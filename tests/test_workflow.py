@@ -200,7 +200,9 @@ def test_cv_config_created_by_another_job_meanwhile(tiny_cache, tmp_path):
 
 CV_ARGS = ["--folds", "2", "--epochs", "2", "--min-epochs", "1", "--bootstrap", "100", "--seed", "0"]
 TRAIN_ARGS = ["--epochs", "2", "--min-epochs", "1", "--seed", "0"]
-FOLD_ARGS = ["--window", "80", "--span", "40"]  # a smaller RNAplfold window: cheaper, same code path
+FOLD_ARGS = ["--window", "80", "--span", "40"]
+# A 2-epoch model changes little when a window is masked: a low cut-off so that the BED has regions.
+SCAN_ARGS = ["--min-kl", "3e-7", "--min-support", "5"]  # a smaller RNAplfold window: cheaper, same code path
 
 
 def _invoke(runner, *args):
@@ -210,7 +212,7 @@ def _invoke(runner, *args):
 
 
 @needs_snakemake
-def test_workflow_outputs_equal_the_commands_run_directly(runner, tmp_path):
+def test_workflow_outputs_equal_the_commands_run_directly(runner, tmp_path, monkeypatch):
     from rnatracker_cli.simulate import simulate_dataset, write_simulation
 
     sim = tmp_path / "sim"
@@ -222,23 +224,26 @@ def test_workflow_outputs_equal_the_commands_run_directly(runner, tmp_path):
     _configure(wf, prepare={"fasta": str(fasta), "localization": str(table)},
                fold={"shards": 2, "args": " ".join(FOLD_ARGS)}, model="train", train={"args": " ".join(TRAIN_ARGS)},
                cv={"models": ["rnatracker", "length"], "folds": 2, "args": " ".join(CV_ARGS[2:])},
-               predict={"shards": 2}, scan={"shards": 2, "track": True})
+               predict={"shards": 2}, scan={"shards": 2, "track": True, "args": " ".join(SCAN_ARGS)})
     res = _snakemake(wf, "--cores", "2")
     assert res.returncode == 0, res.stdout + res.stderr
     got = wf / "results"
 
-    # The same commands, run directly (one process each, no shards).
+    # The same commands, run directly (one process each, no shards), with the same relative
+    # paths (the BED's header names the model as given).
     d = tmp_path / "direct"
-    d.mkdir()
-    cache = d / "cache.h5"
+    (d / "results").mkdir(parents=True)
+    monkeypatch.chdir(d)
+    cache = "results/cache.h5"
     _invoke(runner, "prepare", "--fasta", fasta, "--localization", table, "--out", cache)
     _invoke(runner, "fold", cache, *FOLD_ARGS)
-    _invoke(runner, "cv", cache, "--out", d / "cv", "--models", "rnatracker,length", *CV_ARGS, "--threads", "1",
+    _invoke(runner, "cv", cache, "--out", "results/cv", "--models", "rnatracker,length", *CV_ARGS, "--threads", "1",
             "--device", "cpu")
-    _invoke(runner, "train", cache, "--out", d / "model", *TRAIN_ARGS, "--threads", "1", "--device", "cpu")
-    _invoke(runner, "predict", "--model", d / "model", fasta, "--out", d / "predictions.tsv", "--device", "cpu")
-    _invoke(runner, "scan-zipcodes", "--model", d / "model", fasta, "--out", d / "zipcodes.bed",
-            "--track", d / "zipcodes.bedgraph", "--device", "cpu")
+    _invoke(runner, "train", cache, "--out", "results/model", *TRAIN_ARGS, "--threads", "1", "--device", "cpu")
+    _invoke(runner, "predict", "--model", "results/model", fasta, "--out", "results/predictions.tsv", "--device", "cpu")
+    _invoke(runner, "scan-zipcodes", "--model", "results/model", fasta, "--out", "results/zipcodes.bed",
+            "--track", "results/zipcodes.bedgraph", *SCAN_ARGS, "--device", "cpu")
+    d = d / "results"
 
     with Cache(got / "cache.h5") as a, Cache(cache) as b:
         assert a.identity == b.identity  # same sequences, targets and folded structure
@@ -247,6 +252,9 @@ def test_workflow_outputs_equal_the_commands_run_directly(runner, tmp_path):
                  "predictions.tsv", "zipcodes.bed", "zipcodes.bedgraph"):
         assert (got / name).read_bytes() == (d / name).read_bytes(), name
     assert len((got / "predictions.tsv").read_text().splitlines()) == 31  # header + every transcript
+    regions = [line.split("\t")[0] for line in (got / "zipcodes.bed").read_text().splitlines()[1:]]
+    ids = [line[1:].split()[0] for line in fasta.read_text().splitlines() if line.startswith(">")]
+    assert set(regions) & set(ids[:15]) and set(regions) & set(ids[15:])  # both shards found regions
     assert not list((got / "predict").glob("shard-*")) and not list((got / "scan").glob("shard-*"))  # temp parts
 
     # Up to date: a second run has nothing to do (the fold markers survive the in-place cache update).
