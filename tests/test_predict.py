@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from rnatracker_cli import __version__
 from rnatracker_cli.alphabet import encode
 from rnatracker_cli.cli.app import app
 from rnatracker_cli.inference import Predictor, attention_track
@@ -114,7 +115,9 @@ def test_attention_bedgraph_is_valid(runner, tmp_path, full_model, fixed_model, 
     res = runner.invoke(app, ["predict", str(path), str(fa), "--out", str(tmp_path / "p.tsv"), "--attention", str(bg)])
     assert res.exit_code == 0, res.output
     lengths = {rid: len(seq) for rid, seq in fasta_records}
-    rows = _table(bg.read_text())
+    comment, body = bg.read_text().split("\n", 1)
+    assert comment == f"#rnatracker {__version__} predict --attention model={path}"
+    rows = _table(body)
     assert {r[0] for r in rows} == set(lengths)
     by_id: dict[str, list[tuple[int, int, float]]] = {}
     for r in rows:

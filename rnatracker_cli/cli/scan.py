@@ -105,8 +105,8 @@ def scan_zipcodes(
                            force=force, on_skip=on_skip, on_transcript=on_transcript,
                            max_transcript_nt=max_transcript_nt, sidecar=sidecar, shard=shard_kn)
         rate = s.windows / s.seconds if s.seconds > 0 else float("inf")
-        con.print(f"{shard_note(s.shard, s.first, s.records)}scanned {s.transcripts} transcripts ({s.nucleotides:,} nt, {s.windows:,} windows) in "
-                  f"{s.seconds:.1f}s ({rate:,.0f} windows/s, {s.method} path, {s.device})"
+        con.print(f"{shard_note(s.shard, s.first, s.records)}scanned {s.transcripts} transcripts "
+                  f"({s.nucleotides:,} nt, {s.windows:,} windows) in {s.seconds:.1f}s ({rate:,.0f} windows/s, {s.method} path, {s.device})"
                   + ("" if out == "-" else f" → {out}"), soft_wrap=True)
         if s.sidecar is not None:
             con.print(f"extra columns (kl_peak, fraction, direction, deltas) → {s.sidecar}", soft_wrap=True)

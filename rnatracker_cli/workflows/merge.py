@@ -268,12 +268,28 @@ def _bed_key(chrom: str, start: str, end: str, name: str, where: str) -> tuple:
     return chrom.encode("utf-8"), _int(start, "start", where), _int(end, "end", where), name
 
 
+def _allow_open_files(count: int) -> None:
+    """Raise this process's soft limit on open files to fit ``count`` more (a sorted merge
+    reads every part at once; 1,024 is a common default), up to the hard limit."""
+    try:
+        import resource
+    except ImportError:  # not POSIX: nothing to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = count + 64  # the interpreter's own files, the outputs
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need if hard == resource.RLIM_INFINITY else min(need, hard), hard))
+
+
 def _write_sorted(handle, parts: list[str], reader, header: bool) -> int:
     """Stable k-way merge of sorted parts (ties: earlier part first, as :func:`sorted` of
     the concatenation would give); ``header``: the parts' shared first line, written once."""
     if header:
         handle.write(_first_line(parts[0]))
     rows = 0
+    _allow_open_files(len(parts))
     streams = [reader(part) for part in parts]
     for _key, line in heapq.merge(*streams, key=lambda row: row[0]):
         handle.write(line)
@@ -318,6 +334,7 @@ def _merge_zipcodes(parts: list[str], out: str, force: bool) -> MergeSummary:
             handle.write(comment)
         if extra is not None:
             extra.write("\t".join(SIDECAR_COLUMNS) + "\n")
+        _allow_open_files(len(parts) * (2 if with_sidecar else 1))
         streams = [_bed_rows(p, s if with_sidecar else None) for p, s in zip(parts, sidecars or [None] * len(parts))]
         for _key, line, side in heapq.merge(*streams, key=lambda row: row[0]):
             handle.write(line)
