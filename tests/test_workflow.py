@@ -125,6 +125,25 @@ def test_dry_run_plans_every_step(tmp_path, sim_dir):
 
 
 @needs_snakemake
+def test_dry_run_scan_only_with_genomic_bed(tmp_path, sim_dir):
+    """No training data: predict and scan with the built-in model; genomic BED12 + sidecar into conserve."""
+    init_workflow(tmp_path)
+    gtf = str(sim_dir / "annotation.gtf")
+    _configure(tmp_path, prepare={"fasta": "", "localization": ""}, fold={"enabled": False}, cv={"enabled": False},
+               predict={"fasta": str(sim_dir / "transcripts.fa"), "shards": 2},
+               scan={"fasta": str(sim_dir / "transcripts.fa"), "shards": 2, "gtf": gtf},
+               conserve={"enabled": True, "bigwig": str(sim_dir / "conservation.bw")})
+    res = _snakemake(tmp_path, "-n", "-p", timeout=120)
+    text = res.stdout + res.stderr
+    assert res.returncode == 0, text
+    assert "rule prepare" not in text and "rule cv_part" not in text and "--model" not in text  # built-in model
+    assert f"--shard 2/2 --out results/scan/shard-2-of-2.bed --gtf {gtf}" in text
+    assert "merge --out results/zipcodes.bed --force results/scan/shard-1-of-2.bed results/scan/shard-2-of-2.bed" in text
+    assert f"conserve results/zipcodes.bed --bigwig {sim_dir / 'conservation.bw'} --gtf {gtf} " \
+           "--extra results/zipcodes.extra.tsv" in text
+
+
+@needs_snakemake
 def test_config_errors_stop_before_any_job(tmp_path, sim_dir):
     init_workflow(tmp_path)
     _configure(tmp_path, prepare={"fasta": str(sim_dir / "transcripts.fa"),
