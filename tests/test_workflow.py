@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from rnatracker_cli.cli.app import app
+from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.io.cache import Cache, write_cache
 from rnatracker_cli.workflows.cv import CVOptions, _create_config, _open_run
 from rnatracker_cli.workflows.scaffold import WORKFLOW_FILES, _template, init_workflow
@@ -211,7 +212,7 @@ def test_cv_config_created_by_another_job_meanwhile(tiny_cache, tmp_path):
         foreign = tmp_path / "foreign"
         foreign.mkdir()
         (foreign / "notes.txt").write_text("mine")
-        with pytest.raises(Exception, match="not empty and holds no CV run"):
+        with pytest.raises(RNATrackerError, match="not empty and holds no CV run"):
             _open_run(foreign, cache, CVOptions(models=["length"], folds=2))
 
 
@@ -219,9 +220,9 @@ def test_cv_config_created_by_another_job_meanwhile(tiny_cache, tmp_path):
 
 CV_ARGS = ["--folds", "2", "--epochs", "2", "--min-epochs", "1", "--bootstrap", "100", "--seed", "0"]
 TRAIN_ARGS = ["--epochs", "2", "--min-epochs", "1", "--seed", "0"]
-FOLD_ARGS = ["--window", "80", "--span", "40"]
+FOLD_ARGS = ["--window", "80", "--span", "40"]  # a smaller RNAplfold window: cheaper, same code path
 # A 2-epoch model changes little when a window is masked: a low cut-off so that the BED has regions.
-SCAN_ARGS = ["--min-kl", "3e-7", "--min-support", "5"]  # a smaller RNAplfold window: cheaper, same code path
+SCAN_ARGS = ["--min-kl", "3e-7", "--min-support", "5"]
 
 
 def _invoke(runner, *args):
