@@ -37,9 +37,11 @@ def _root(
 
 def _register() -> None:
     # Command modules are imported here (not at package import) to keep `--help` fast.
-    from rnatracker_cli.cli import conserve, cv, fold, merge, models, motifs, predict, prepare, scan, simulate, train
+    from rnatracker_cli.cli import (
+        conserve, cv, fold, merge, models, motifs, predict, prepare, scan, simulate, train, workflow,
+    )
 
-    for module in (simulate, prepare, fold, train, cv, predict, scan, merge, motifs, conserve, models):
+    for module in (simulate, prepare, fold, train, cv, predict, scan, merge, motifs, conserve, models, workflow):
         module.register(app)
 
 

@@ -19,8 +19,10 @@ trained on the same folds, and the tables and tests cover the models named in th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -37,7 +39,7 @@ from rnatracker_cli.encoding import check_input_width, get_encoding
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.evaluation import report
 from rnatracker_cli.evaluation.folds import assign_folds
-from rnatracker_cli.io.atomic import atomic_path
+from rnatracker_cli.io.atomic import atomic_path, fsync_dir, fsync_file, new_file_mode
 from rnatracker_cli.io.cache import Cache
 from rnatracker_cli.model import build_model, default_config
 from rnatracker_cli.model.registry import ARCHITECTURES, SEQUENCE_FEATURE_ARCHS
@@ -120,9 +122,16 @@ def _fingerprint(cache: Cache, options: CVOptions) -> dict:
 
 
 def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
-    """Create the run dir, or check that an existing one was made from the same data and options."""
+    """Create the run dir, or check that an existing one was made from the same data and options.
+
+    Safe when several ``--fold K`` jobs start on a new run dir at the same time (a workflow
+    engine starts them together): exactly one creates config.json (:func:`_create_config`),
+    the others find it and check it like any existing run.
+    """
     config_path = out / "config.json"
     wanted = _fingerprint(cache, options)
+    if not config_path.exists() and _create_config(out, config_path, cache, wanted):
+        return
     if config_path.exists():
         try:
             have = json.loads(config_path.read_text())
@@ -146,17 +155,51 @@ def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
         added = [m for m in new["models"] if m not in known]
         if added:
             have["options"]["models"] = known + added
+            # Concurrent jobs adding different models may each rewrite the list (the last
+            # rename wins); it only records what was run: parts and reports follow --models.
             _write_text(config_path, json.dumps(have, indent=2) + "\n")
-        return
+
+
+def _create_config(out: Path, config_path: Path, cache: Cache, wanted: dict) -> bool:
+    """Start a new run in ``out`` (created if missing): write config.json unless it exists.
+
+    Returns False when another process created config.json first. The file is written to a
+    temporary name and hard-linked into place, which fails if the name exists, so two
+    jobs starting together never both create a run (a rename would silently replace).
+    """
     if out.exists() and not out.is_dir():
         raise RNATrackerError(f"{out} exists and is not a directory")
-    if out.exists() and any(out.iterdir()):
-        raise RNATrackerError(f"{out} is not empty and holds no CV run; use another --out")
     if not out.parent.is_dir():
         raise RNATrackerError(f"output folder {out.parent} does not exist")
+    # Another job's temporary config file does not make the folder someone else's.
+    if out.exists() and any(not p.name.startswith(".config.json.") for p in out.iterdir()):
+        if config_path.exists():
+            return False  # created by another job since we looked
+        raise RNATrackerError(f"{out} is not empty and holds no CV run; use another --out")
     out.mkdir(exist_ok=True)
-    _write_text(config_path, json.dumps({**wanted, "cache": str(cache.path.resolve()),
-                                         "rnatracker_version": __version__}, indent=2) + "\n")
+    text = json.dumps({**wanted, "cache": str(cache.path.resolve()), "rnatracker_version": __version__}, indent=2) + "\n"
+    fd, name = tempfile.mkstemp(prefix=".config.json.", suffix=".tmp", dir=out)
+    staged = Path(name)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(staged, new_file_mode())
+        fsync_file(staged)
+        try:
+            os.link(staged, config_path)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: a rename, exclusive only in practice
+            if config_path.exists():
+                return False
+            os.replace(staged, config_path)
+    except FileExistsError:
+        return False
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            staged.unlink()
+    fsync_dir(out)
+    return True
 
 
 def _folds(out: Path, cache: Cache, options: CVOptions) -> np.ndarray:
