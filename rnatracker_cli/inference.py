@@ -155,6 +155,15 @@ class Predictor:
             return torch.exp(log_q).float().cpu().numpy(), (weights.float().cpu().numpy(), steps.cpu().numpy())
         return torch.exp(out).float().cpu().numpy()
 
+    def _always_alone(self, length: int, plan_len: int | None) -> bool:
+        """True when a transcript of ``length`` nt gets a batch of its own whatever it is
+        planned with (:func:`rnatracker_cli.encoding.plan_batches`): one row per batch, or
+        in full mode a width that two rows would take past the nucleotide budget."""
+        if self.batch_size == 1:
+            return True
+        width = max(min(length, plan_len) if plan_len else length, int(self.model.min_length))
+        return self.mode == "full" and 2 * width > self.batch_nt
+
     @torch.no_grad()
     def predict(self, sequences: Sequence[np.ndarray], structures: Sequence[np.ndarray] | None = None,
                 nt_lengths: Sequence[int] | None = None, attention: bool = False, spread: bool = False):
@@ -192,8 +201,11 @@ class Predictor:
                 # A one-row batch runs other CPU kernels (matrix-vector paths) whose last bits
                 # differ from the batched ones; running it as two copies of the row keeps every
                 # transcript's result independent of what it is batched with, so that
-                # `predict --shard` outputs merge into exactly the single run's.
-                rows = np.concatenate([idx, idx]) if len(idx) == 1 else idx
+                # `predict --shard` outputs merge into exactly the single run's. A transcript
+                # too wide to share any batch is alone in every run: no copy (it would double
+                # the time and memory of the longest transcripts).
+                rows = np.concatenate([idx, idx]) if len(idx) == 1 and not self._always_alone(
+                    int(lengths[idx[0]]), plan_len) else idx
                 batch = make_batch([sequences[i] for i in rows], self.mode, self.max_len, self.model.min_length,
                                    None if structures is None else [structures[i] for i in rows],
                                    truncate=self.truncate)
