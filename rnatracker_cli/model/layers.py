@@ -125,8 +125,13 @@ class MaskedAttention(nn.Module):
         # one-output Linear (or a sum over a strided axis) goes through kernels whose rounding
         # depends on the batch's shape, so a transcript's weights would change in the last bit
         # with what it was batched with; this sum does not (shards merge into the single run).
+        # In row chunks of ~4 M values: the product is a temporary as large as h, which on a
+        # long transcript's batch of masked copies costs hundreds of MB (rows are independent,
+        # so chunking does not change a value).
         h = h.contiguous()
-        s = torch.tanh((h * self.score.weight[0]).sum(-1) + self.score.bias[0])
+        w = self.score.weight[0]
+        rows = max(1, (1 << 22) // max(1, h.shape[1] * h.shape[2]))
+        s = torch.tanh(torch.cat([(part * w).sum(-1) for part in h.split(rows)]) + self.score.bias[0])
         s = s.masked_fill(~step_mask(lengths, h.shape[1]), float("-inf"))
         alpha = torch.softmax(s, dim=1)
         return torch.bmm(alpha.unsqueeze(1), h).squeeze(1), alpha
