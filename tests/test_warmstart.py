@@ -152,8 +152,9 @@ def test_fine_tune_head_keeps_the_trunk_and_is_deterministic(setting):
     tmp, _, b = setting
     outs = []
     for name in ("h1", "h2"):
-        res = runner.invoke(app, ["train", str(b), "-o", str(tmp / name), "--init", str(tmp / "base"), "-q"])
+        res = runner.invoke(app, ["train", str(b), "-o", str(tmp / name), "--init", str(tmp / "base")])
         assert res.exit_code == 0, res.output
+        assert f"rnatracker from {tmp / 'base'}: output head refitted on" in " ".join(res.output.split())
         outs.append(load_model(tmp / name))
     base = load_init(tmp / "base")
     h1, h2 = outs

@@ -95,9 +95,13 @@ def train(
                                   init=init_weights)
         best = summary.result.best
         how = "early stop" if summary.result.stopped_early else "all epochs"
-        con.print(f"{summary.config['arch']} ({summary.config['mode']} mode, lr {summary.result.lr:g}) on "
-                  f"{summary.n_train} + {summary.n_val} transcripts, {summary.device}: best epoch "
-                  f"{summary.result.best_epoch} of {len(summary.result.history)} ({how}), val loss {best.val_loss:.4f}", soft_wrap=True)
+        if fit_options.head_only:
+            con.print(f"{summary.config['arch']} from {init}: output head refitted on {summary.n_train} + {summary.n_val} "
+                      f"transcripts (network frozen, no epochs), {summary.device}: val loss {best.val_loss:.4f}", soft_wrap=True)
+        else:
+            con.print(f"{summary.config['arch']} ({summary.config['mode']} mode, lr {summary.result.lr:g}) on "
+                      f"{summary.n_train} + {summary.n_val} transcripts, {summary.device}: best epoch "
+                      f"{summary.result.best_epoch} of {len(summary.result.history)} ({how}), val loss {best.val_loss:.4f}", soft_wrap=True)
         con.print(f"wrote {summary.out}/model.pt, config.json, log.tsv, loss.png", soft_wrap=True)
 
 
