@@ -131,6 +131,31 @@ MODELS: dict[str, dict] = {
         "train_on": ["lncatlas_mrna"],
         "transfer_to": "halo_mrna_dev",
     },
+    # The same networks with their output head refitted on Halo-seq (``train --init
+    # human-mrna --replicates K``, ``--fine-tune head``): built from human-mrna's weights.
+    "human-mrna-halo": {
+        "description": ("Human mRNA nuclear vs cytoplasmic localization as Halo-seq proximity labelling "
+                        "measures it (human-mrna's networks, output head refitted on Halo-seq)"),
+        "default": False,
+        "species": "human",
+        "molecule": "mRNA",
+        "fractions": ["cytosol", "nucleus"],
+        "train_on": ["halo_mrna_dev"],
+        "init": "human-mrna",
+        "transfer_to": "lncatlas_mrna",
+    },
+    # Both assays' members in one ensemble: the mean over two assays (docs/model.md,
+    # "Which built-in model").
+    "human-mrna-2assay": {
+        "description": ("Human mRNA nuclear vs cytoplasmic localization averaged over two assays "
+                        "(ensemble of human-mrna and human-mrna-halo: fractionation + proximity labelling)"),
+        "default": False,
+        "species": "human",
+        "molecule": "mRNA",
+        "fractions": ["cytosol", "nucleus"],
+        "train_on": ["lncatlas_mrna", "halo_mrna_dev"],
+        "combine": ["human-mrna", "human-mrna-halo"],
+    },
 }
 
 #: Fields of a figures object (``--cv-figures``), by section, with their types.
@@ -202,6 +227,49 @@ def train_members(cache: Path, recipe: dict, work: Path, name: str, log=print) -
     return [out]
 
 
+def fine_tune_head(cache: Path, init: Path, recipe: dict, out: Path, log=print) -> Path:
+    """``train CACHE --init INIT --replicates K --seed SEEDS[0]`` (``--fine-tune head``): the
+    networks of ``init`` (a built-in's weights) with their output head refitted on ``cache``,
+    one member per member of ``init``; returns the run's ``model.pt``."""
+    import torch
+
+    from rnatracker_cli.training.loop import FitOptions
+    from rnatracker_cli.training.run import ModelOptions, train_run
+    from rnatracker_cli.training.warmstart import load_init
+
+    torch.set_num_threads(1)
+    weights = load_init(init)
+    seeds = list(recipe["seeds"])
+    summary = train_run(cache, out, ModelOptions(), FitOptions(seed=seeds[0], head_only=True),
+                        val_fraction=recipe.get("val_fraction", DEFAULT_VAL_FRACTION), device="cpu", force=True,
+                        replicates=len(weights.states), init=weights)
+    log(f"  output head refitted from {init.name} on {summary.n_train} + {summary.n_val} transcripts")
+    return summary.out / "model.pt"
+
+
+def stack_builtins(names: list[str], out: Path, dst: Path) -> Path:
+    """One ensemble of every member of the built-in models ``names`` (their packaged files in
+    ``out``, which must share architecture and fractions): the mean of their predictions."""
+    from rnatracker_cli.model.checkpoint import load_model, save_checkpoint
+    from rnatracker_cli.model.ensemble import Ensemble
+
+    loaded = [load_model(out / f"{n}.pt") for n in names]
+    strip = lambda c: {k: v for k, v in c.items() if k not in ("replicates", "truncate_5p")}  # noqa: E731
+    for n, m in zip(names[1:], loaded[1:]):
+        if strip(m.config) != strip(loaded[0].config) or m.fractions != loaded[0].fractions:
+            raise RNATrackerError(f"{n} and {names[0]} differ in architecture or fractions: cannot be stacked")
+    members = []
+    for m in loaded:
+        members += list(m.model.members) if isinstance(m.model, Ensemble) else [m.model]
+    sources = [{"name": n, "sha256": file_sha256(out / f"{n}.pt"), "data_sha256": m.training.get("data_sha256"),
+                "replicates": int(m.config.get("replicates", 1))} for n, m in zip(names, loaded)]
+    training = {"stacked": sources, "replicates": len(members), "data_sha256": None, "seed": None,
+                "metrics": {}, "complete": True}
+    config = {**loaded[0].config, "replicates": len(members)}
+    save_checkpoint(dst, Ensemble(members), config, list(loaded[0].fractions), training, force=True)
+    return dst
+
+
 def _finished_member(path: Path, cache: Path, seed: int, recipe: dict) -> bool:
     """True when ``path`` is a complete checkpoint trained on ``cache`` with ``seed`` and
     every option of ``recipe``."""
@@ -259,6 +327,8 @@ def pack_checkpoint(src: Path, dst: Path, name: str, member: int, seeds: list[in
     payload = read_checkpoint(src)
     training = dict(payload["training"])
     training["cache"] = cache_name
+    if isinstance(training.get("init"), dict):  # the build machine's path of the initial weights
+        training["init"] = {**training["init"], "model": Path(str(training["init"]["model"])).name}
     training["builtin"] = {"name": name, "member": member, "seeds": list(seeds)}
     payload["training"] = training
     buffer = io.BytesIO()
@@ -750,7 +820,12 @@ def build_model(name: str, data_dir: Path, out: Path, work: Path, recipe: dict, 
     log(f"{name}: prepared {summary.written} transcripts from {', '.join(spec['train_on'])}")
     seeds = list(recipe["seeds"])
     files = []
-    trained = train_members(cache, recipe, work, name, log)
+    if spec.get("combine"):
+        trained = [stack_builtins(spec["combine"], out, work / f"{name}-ensemble.pt")]
+    elif spec.get("init"):
+        trained = [fine_tune_head(cache, out / f"{spec['init']}.pt", recipe, work / name, log)]
+    else:
+        trained = train_members(cache, recipe, work, name, log)
     for member, (seed, path) in enumerate(zip(seeds, trained)):
         dst = out / member_file(name, seed, len(trained))
         pack_checkpoint(path, dst, name, member, seeds, cache.name)

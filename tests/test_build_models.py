@@ -11,7 +11,8 @@ import pytest
 
 from rnatracker_cli.alphabet import decode
 from rnatracker_cli.model.checkpoint import load_model
-from rnatracker_cli.pretrained import builtin_paths, default_builtin, file_sha256, list_builtin
+from rnatracker_cli.inference import Predictor
+from rnatracker_cli.pretrained import builtin_paths, default_builtin, file_sha256, get_builtin, list_builtin
 from rnatracker_cli.simulate import simulate_dataset
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,10 +69,12 @@ def built(build, data_dir, tmp_path_factory):
     return out, docs
 
 
-def test_build_writes_weights_index_and_card_that_the_registry_reads(built, data_dir):
+def test_build_writes_weights_index_and_card_that_the_registry_reads(build, built, data_dir):
     out, docs = built
-    (model,) = list_builtin(out)
-    assert model.name == "human-mrna" and model.default and default_builtin(out) == "human-mrna"
+    assert [m.name for m in list_builtin(out)] == ["human-mrna", "human-mrna-halo", "human-mrna-2assay"]
+    (default,) = [name for name, spec in build.MODELS.items() if spec["default"]]
+    assert default_builtin(out) == default
+    model = list_builtin(out)[0]
     assert model.compartments == ("cytosol", "nucleus")
     assert [f.path for f in model.files] == ["human-mrna.pt"]  # one checkpoint: the ensemble of the seeds
     assert model.counts["transcripts"] == 24
@@ -98,11 +101,34 @@ def test_build_writes_weights_index_and_card_that_the_registry_reads(built, data
     assert "24 transcripts" in card and "Not measured for this build" in card  # no CV figures given
 
 
+def test_assay_head_and_two_assay_models_are_built_from_the_fractionation_networks(built):
+    """human-mrna-halo = human-mrna's networks with the head refitted on Halo-seq (trunk weights
+    identical, head different); human-mrna-2assay = both ensembles' members, predicting their mean."""
+    import torch
+
+    out, docs = built
+    base, halo, both = (load_model(builtin_paths(n, out)[0]) for n in ("human-mrna", "human-mrna-halo",
+                                                                         "human-mrna-2assay"))
+    assert halo.training["init"]["model"] == "human-mrna.pt"  # no path of the build machine
+    assert halo.config["replicates"] == base.config["replicates"] == 2 and both.config["replicates"] == 4
+    sb, sh = base.model.state_dict(), halo.model.state_dict()
+    trunk = [k for k in sb if ".convs." in k or ".lstm." in k or ".attention." in k]
+    assert trunk and all(torch.equal(sb[k], sh[k]) for k in trunk)
+    assert not torch.equal(sb["members.0.dense.weight"], sh["members.0.dense.weight"])
+    assert [s["name"] for s in both.training["stacked"]] == ["human-mrna", "human-mrna-halo"]
+    seqs = [np.array([0, 1, 2, 3] * 150, dtype=np.uint8), np.array([3, 2, 1, 0, 0] * 300, dtype=np.uint8)]
+    probs = {n: Predictor(m.model, m.config).predict(seqs) for n, m in
+             (("base", base), ("halo", halo), ("both", both))}
+    np.testing.assert_allclose(probs["both"], (probs["base"] + probs["halo"]) / 2, atol=1e-6)
+    assert get_builtin("human-mrna-halo", out).transfer["data"] == "lncatlas_mrna"
+    assert "human-mrna-halo" in (docs / "human-mrna-2assay.md").read_text()
+
+
 def test_build_measures_transfer_and_calibration_of_the_shipped_ensemble(built, data_dir):
     from rnatracker_cli.metrics import roc_auc
 
     out, docs = built
-    (model,) = list_builtin(out)
+    model = list_builtin(out)[0]
     transfer, calibration = model.transfer, model.calibration
     assert transfer["data"] == "halo_mrna_dev" and transfer["n"] == 16 and transfer["model"] == "human-mrna"
     assert transfer["metric"] == "nucleus ROC AUC"
@@ -162,7 +188,7 @@ def test_figures_only_updates_index_card_and_models_table(build, built, tmp_path
     path.write_text(json.dumps(figures))
     rc = build.main(["--out", str(out), "--docs", str(docs), "--figures-only", "--cv-figures", str(path)])
     assert rc == 0
-    (model,) = list_builtin(out)
+    model = list_builtin(out)[0]
     assert [f.sha256 for f in model.files] == before  # no retraining
     assert model.cv["scores"]["rnatracker"] == 0.7812 and model.transfer["scores"]["human-mrna"] == 0.861
     card = (docs / "human-mrna.md").read_text()
@@ -173,8 +199,9 @@ def test_figures_only_updates_index_card_and_models_table(build, built, tmp_path
     monkeypatch.setattr(pretrained, "package_dir", lambda: out)
     result = runner.invoke(app, ["models", "--tsv"])
     assert result.exit_code == 0, result.output
-    header, row = result.stdout.splitlines()
-    cells = dict(zip(header.split("\t"), row.split("\t")))
+    header, *rows = result.stdout.splitlines()
+    assert [r.split("\t")[0] for r in rows] == ["human-mrna", "human-mrna-halo", "human-mrna-2assay"]
+    cells = dict(zip(header.split("\t"), rows[0].split("\t")))
     assert cells["cv_score"] == "0.781" and cells["transfer_score"] == "0.861"
     assert cells["cv_baselines"] == "length=0.703,kmer-gbm=0.760,kmer-dnn=0.722"
 
@@ -206,7 +233,7 @@ def test_missing_data_and_bad_figures(build, tmp_path, capsys):
     assert "give DATA_DIR" in capsys.readouterr().err
     assert build.main(["--out", str(tmp_path), "--figures-only"]) == 1
     err = capsys.readouterr().err
-    assert "--figures-only: human-mrna not in" in err and "build first" in err
+    assert "--figures-only: human-mrna, human-mrna-halo, human-mrna-2assay not in" in err and "build first" in err
 
 
 def _fake_cv_run(run: Path, ids: list[str], folds: list[int], predictions: dict[str, np.ndarray], seed: int = 0):
@@ -262,7 +289,7 @@ def test_cv_figures_from_cv_runs(build, built, data_dir, tmp_path):
                      "--no-evaluate", "--only", "human-mrna", "--cv-run", str(tmp_path / "a"),
                      "--cv-run", str(tmp_path / "b")])
     assert rc == 0
-    (model,) = list_builtin(pkg)
+    model = get_builtin("human-mrna", pkg)
     assert model.cv["scores"] == cv["scores"]
     card = (tmp_path / "docs" / "human-mrna.md").read_text()
     assert f"| **rnatracker** (this recipe) | {cv['scores']['rnatracker']:.3f} |" in card
