@@ -124,7 +124,7 @@ DATASETS: dict[str, dict] = {
 MODELS: dict[str, dict] = {
     "human-mrna": {
         "description": "Human mRNA nuclear vs cytoplasmic localization (ensemble; ENCODE cell lines via lncATLAS)",
-        "default": True,
+        "default": False,
         "species": "human",
         "molecule": "mRNA",
         "fractions": ["cytosol", "nucleus"],
@@ -144,12 +144,13 @@ MODELS: dict[str, dict] = {
         "init": "human-mrna",
         "transfer_to": "lncatlas_mrna",
     },
-    # Both assays' members in one ensemble: the mean over two assays (docs/model.md,
-    # "Which built-in model").
+    # Both assays' members in one ensemble: the mean over two assays. The default: the only
+    # design not worse than length alone on either assay (benchmarks/cross_assay_heads.py;
+    # docs/model.md, "Which built-in model").
     "human-mrna-2assay": {
         "description": ("Human mRNA nuclear vs cytoplasmic localization averaged over two assays "
                         "(ensemble of human-mrna and human-mrna-halo: fractionation + proximity labelling)"),
-        "default": False,
+        "default": True,
         "species": "human",
         "molecule": "mRNA",
         "fractions": ["cytosol", "nucleus"],
@@ -606,9 +607,9 @@ def read_index_json(out: Path) -> dict:
     return json.loads((out / INDEX_FILE).read_text())
 
 
-def write_index(out: Path, index: dict) -> None:
+def write_index(out: Path, index: dict, check: bool = True) -> None:
     """Write ``index.json`` atomically (models in :data:`MODELS` order, then any others), then
-    check that the package reader accepts it."""
+    (``check``) make sure that the package reader accepts it."""
     from rnatracker_cli.io.atomic import atomic_path
 
     order = {name: i for i, name in enumerate(MODELS)}
@@ -616,7 +617,8 @@ def write_index(out: Path, index: dict) -> None:
     with atomic_path(out / INDEX_FILE, force=True) as tmp:
         tmp.write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n")
     _readable(out / INDEX_FILE)
-    read_index(out)
+    if check:
+        read_index(out)
 
 
 def _fmt(value: object, digits: int = 3) -> str:
@@ -701,10 +703,23 @@ def render_card(entry: dict, notes: str = "") -> str:
     out += ["## Recipe", "", "| setting | value |", "|---|---|"]
     out += [f"| {k} | `{json.dumps(v)}` |" for k, v in entry["recipe"].items()]
     n_members = len(entry["recipe"].get("seeds", [])) or 1
-    out += ["", f"An ensemble of {n_members} member(s), one per seed (different initialisation and "
-            "validation split); each member keeps the weights of its epoch with the lowest validation loss. "
-            "The ensemble predicts the mean of its members' predictions; their standard deviation is the "
-            "spread. Transfer and calibration below are of that mean.", ""]
+    built_from = entry.get("built_from") or {}
+    if built_from.get("combine"):
+        names = " and ".join(f"`{n}`" for n in built_from["combine"])
+        out += ["", f"Not trained by itself: one ensemble of every member of {names} (their weights as "
+                "shipped; the recipe above is theirs). It predicts the mean of its members' predictions; "
+                "their standard deviation is the spread.", ""]
+    elif built_from.get("init"):
+        out += ["", f"The networks of `{built_from['init']}` (its {n_members} members, trained with the recipe "
+                "above), each with its output head (length prior + dense layer) refitted on this model's "
+                "training data (`train --init " + built_from["init"] + " --fine-tune head`: a softmax "
+                "regression on the frozen networks' pooled features, no epochs). The ensemble predicts the "
+                "mean of its members' predictions; their standard deviation is the spread.", ""]
+    else:
+        out += ["", f"An ensemble of {n_members} member(s), one per seed (different initialisation and "
+                "validation split); each member keeps the weights of its epoch with the lowest validation loss. "
+                "The ensemble predicts the mean of its members' predictions; their standard deviation is the "
+                "spread. Transfer and calibration below are of that mean.", ""]
 
     cv = entry.get("cv")
     out += ["## Cross-validation against baselines", ""]
@@ -849,6 +864,8 @@ def build_model(name: str, data_dir: Path, out: Path, work: Path, recipe: dict, 
         "built": _dt.datetime.now(_dt.timezone.utc).date().isoformat(),
         "cv": None, "transfer": None, "calibration": None,
         "card": f"docs/models/{name}.md",
+        **({"built_from": {k: spec[k] for k in ("init", "combine") if spec.get(k)}}
+           if spec.get("init") or spec.get("combine") else {}),
     }
 
 
@@ -942,8 +959,9 @@ def main(argv: list[str] | None = None) -> int:
                     _remove_stale(args.out, old, new)
                     entries[name] = new
                     # at once, so that the index matches the weights even if a later model fails
+                    # (checked once the default model is in it: a fresh build lists it last)
                     index["models"] = list(entries.values())
-                    write_index(args.out, index)
+                    write_index(args.out, index, check=any(e.get("default") for e in index["models"]))
         if data_dir is not None and not args.no_evaluate:
             for name in names:  # transfer and calibration of the weights as shipped
                 entry = entries[name]
@@ -964,7 +982,12 @@ def main(argv: list[str] | None = None) -> int:
             if "notes" in figures.get(name, {}):
                 entry["notes"] = figures[name]["notes"]
         index["models"] = list(entries.values())
-        write_index(args.out, index)
+        complete = any(e.get("default") for e in index["models"])
+        write_index(args.out, index, check=complete)
+        if not complete:
+            default = next(n for n, spec in MODELS.items() if spec.get("default"))
+            print(f"note: {args.out / INDEX_FILE} has no default model yet: build {default} too before "
+                  "installing this folder", file=sys.stderr)
         for name in names:
             card = write_card(args.docs, entries[name], entries[name].get("notes", ""))
             print(f"{name}: {', '.join(f['path'] for f in entries[name]['files'])} → {args.out}; card {card}",

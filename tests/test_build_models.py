@@ -158,14 +158,17 @@ def test_calibration_bins_on_known_values(build):
     assert result["brier"] == pytest.approx((0.01 + 0.09 + 0.16 + 0.01) / 4)
 
 
-def test_rebuild_reproduces_the_weights_byte_for_byte(build, built, data_dir, tmp_path):
+def test_rebuild_reproduces_the_weights_byte_for_byte(build, built, data_dir, tmp_path, capsys):
     out, _ = built
     again = tmp_path / "pkg"
     again.mkdir()
     rc = build.main([str(data_dir), "--out", str(again), "--docs", str(tmp_path / "docs"), "--recipe", QUICK,
                      "--only", "human-mrna"])
-    assert rc == 0
-    assert [f.sha256 for f in list_builtin(again)[0].files] == [f.sha256 for f in list_builtin(out)[0].files]
+    assert rc == 0  # human-mrna alone: not an installable index (no default), but the same weights
+    rebuilt = json.loads((again / "index.json").read_text())["models"]
+    assert [m["name"] for m in rebuilt] == ["human-mrna"] and not rebuilt[0]["default"]
+    assert [f["sha256"] for f in rebuilt[0]["files"]] == [f.sha256 for f in list_builtin(out)[0].files]
+    assert "has no default model yet: build human-mrna-2assay" in capsys.readouterr().err
 
 
 def test_figures_only_updates_index_card_and_models_table(build, built, tmp_path, runner, monkeypatch):
