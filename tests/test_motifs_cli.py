@@ -199,6 +199,25 @@ def test_model_without_filters(runner, tmp_path, small_fasta, arch):
     assert not (tmp_path / "out").exists()
 
 
+def test_ensemble_reads_its_first_members_filters(runner, tmp_path, small_fasta, sim_dir):
+    """An ensemble checkpoint (e.g. a built-in model) works: member 1's filters, said in the report."""
+    from rnatracker_cli.model.ensemble import Ensemble
+
+    torch.manual_seed(5)
+    config = default_config("rnatracker", len(FRACTIONS), filters=3)
+    members = [build_model(config) for _ in range(2)]
+    save_checkpoint(tmp_path / "ens.pt", Ensemble(members), {**config, "replicates": 2}, FRACTIONS, {"seed": 5})
+    res = runner.invoke(app, ["motifs", str(small_fasta), "--model", str(tmp_path / "ens.pt"), "--out",
+                              str(tmp_path / "out"), "--db", str(sim_dir / "motifs.meme"), "--no-logos",
+                              "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    filters = (tmp_path / "out" / "filters.meme").read_text()
+    assert filters.count("MOTIF ") == 3  # one network's filters, not 2 × 3
+    first = members[0].convs[0].body[0].weight.detach()
+    assert not torch.equal(first, members[1].convs[0].body[0].weight.detach())
+    assert "the filters and their influence are member 1" in (tmp_path / "out" / "report.html").read_text()
+
+
 @pytest.mark.parametrize("encoding", ["seqxstruct", "seq+struct"])
 def test_structure_models_on_a_folded_cache(tmp_path, sim_data, sim_dir, encoding):
     from rnatracker_cli.io.cache import Cache

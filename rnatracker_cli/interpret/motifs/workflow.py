@@ -170,6 +170,19 @@ def _influence_table(ids: list[str], sites: np.ndarray, kl: np.ndarray, delta: n
     return "".join(out)
 
 
+def _one_network(model, config: dict):
+    """``(network, its config, note)``: an ensemble's first member (filters are a network's
+    own; the members' differ, and zeroing one member's filter would change 1/K of the mean),
+    otherwise the model itself with no note."""
+    from rnatracker_cli.model.ensemble import Ensemble
+
+    if not isinstance(model, Ensemble):
+        return model, config, None
+    note = (f"ensemble of {len(model.members)} members: the filters and their influence are member 1's "
+            "(one network; the other members learned other filters)")
+    return model.members[0], {**config, "replicates": 1}, note
+
+
 def run_motifs(
     sequences: str,
     model: str | None,
@@ -215,12 +228,13 @@ def run_motifs(
     zips = read_zipcodes(zipcodes) if zipcodes is not None else None
     dev = resolve_device(device)
     loaded = load_model(model_path, dev)
-    layer = first_layer(loaded.model, loaded.config)
-    predictor = Predictor(loaded.model, loaded.config, dev)
+    model, config, ensemble_note = _one_network(loaded.model, loaded.config)
+    layer = first_layer(model, config)
+    predictor = Predictor(model, config, dev)
     inputs = _read_inputs(str(sequences), predictor.encoding.needs_structure, loaded.training)
     if zips is not None:
         check_zipcodes(zips, {i: len(s) for i, s in zip(inputs.ids, inputs.sequences)})
-    notes = [layer.note]
+    notes = [layer.note] + ([ensemble_note] if ensemble_note else [])
     n = len(inputs.sequences)
 
     step(f"filter sites over {n} transcripts")
