@@ -66,6 +66,10 @@ def predict_fasta(model_path: str, fasta: str, out: str = "-", attention: str | 
     predictor = Predictor(loaded.model, loaded.config, dev, batch_nt=batch_nt, bf16=bf16,
                           max_transcript_nt=max_transcript_nt)
     if attention is not None and not predictor.has_attention:
+        k = int(loaded.config.get("replicates", 1))
+        if k > 1:
+            raise RNATrackerError(f"--attention: this model is an ensemble of {k} networks, whose attention maps "
+                                  "differ; pass one network's checkpoint (e.g. a run trained without --replicates)")
         raise RNATrackerError(f"--attention: a {loaded.config['arch']} model has no attention weights")
     started = time.perf_counter()
     records = read_fasta(fasta)
