@@ -253,9 +253,10 @@ def stack_builtins(names: list[str], out: Path, dst: Path) -> Path:
     ``out``, which must share architecture and fractions): the mean of their predictions."""
     from rnatracker_cli.model.checkpoint import load_model, save_checkpoint
     from rnatracker_cli.model.ensemble import Ensemble
+    from rnatracker_cli.training.warmstart import DATA_KEYS
 
     loaded = [load_model(out / f"{n}.pt") for n in names]
-    strip = lambda c: {k: v for k, v in c.items() if k not in ("replicates", "truncate_5p")}  # noqa: E731
+    strip = lambda c: {k: v for k, v in c.items() if k not in DATA_KEYS}  # noqa: E731
     for n, m in zip(names[1:], loaded[1:]):
         if strip(m.config) != strip(loaded[0].config) or m.fractions != loaded[0].fractions:
             raise RNATrackerError(f"{n} and {names[0]} differ in architecture or fractions: cannot be stacked")

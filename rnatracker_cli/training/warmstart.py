@@ -25,7 +25,7 @@ from rnatracker_cli.model.checkpoint import read_checkpoint, resolve_model
 from rnatracker_cli.utils.hashing import file_sha256
 
 #: Config keys that describe the data rather than the network; the new data set sets them.
-_DATA_KEYS = ("replicates", "truncate_5p")
+DATA_KEYS = ("replicates", "truncate_5p")
 
 
 @dataclass
@@ -68,7 +68,7 @@ def load_init(spec: str | os.PathLike) -> InitWeights:
     """Read the checkpoint named by ``spec`` (built-in name, ``model.pt`` or run directory)."""
     path = resolve_model(spec)
     payload = read_checkpoint(path)
-    config = {k: v for k, v in payload["config"].items() if k not in _DATA_KEYS}
+    config = {k: v for k, v in payload["config"].items() if k not in DATA_KEYS}
     probe = build_model(config)
     if hasattr(probe, "fit_direct") or not any(True for _ in probe.parameters()):
         raise RNATrackerError(f"--init: {path} is a {config.get('arch')} model, which is not trained by gradient "
