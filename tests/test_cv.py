@@ -156,3 +156,62 @@ def test_run_dir_of_another_cache_or_other_options_is_refused(runner, small_cach
     (tmp_path / "busy" / "x.txt").write_text("mine")
     res = runner.invoke(app, ["cv", str(small_cache), "--out", str(tmp_path / "busy"), "--models", "kmer-nn"])
     assert res.exit_code == 1 and "not empty and holds no CV run" in res.stderr
+
+
+def test_replicates_make_each_network_part_an_ensemble_whose_first_member_is_the_single_run(small_cache, tmp_path):
+    """`cv --replicates 2`: every network part is a 2-member ensemble; member 0 is exactly the
+    part a run without --replicates trains (same seed and validation split), member 1 differs;
+    the part's predictions are the members' mean; kmer-gbm (deterministic) stays one model."""
+    import torch
+
+    from rnatracker_cli.model.checkpoint import load_model
+
+    single = run_cv(small_cache, tmp_path / "k1", CVOptions(models=["kmer-nn", "kmer-gbm"], folds=3, **FAST), device="cpu")
+    double = run_cv(small_cache, tmp_path / "k2", CVOptions(models=["kmer-nn", "kmer-gbm"], folds=3, replicates=2, **FAST),
+                    device="cpu")
+    assert single.complete and double.complete
+    assert (tmp_path / "k1" / "folds.tsv").read_text() == (tmp_path / "k2" / "folds.tsv").read_text()
+    cache = Cache(small_cache)
+    folds = pd.read_csv(tmp_path / "k1" / "folds.tsv", sep="\t")["fold"].to_numpy()
+    for k in (1, 2, 3):
+        one = load_model(tmp_path / "k1" / "parts" / "kmer-nn" / f"fold{k}.pt")
+        ens = load_model(tmp_path / "k2" / "parts" / "kmer-nn" / f"fold{k}.pt")
+        assert ens.config["replicates"] == 2 and len(ens.model.members) == 2
+        first, second = ens.model.members[0].state_dict(), ens.model.members[1].state_dict()
+        for name, tensor in one.model.state_dict().items():
+            assert torch.equal(first[name], tensor), name
+        assert any(not torch.equal(second[n], t) for n, t in one.model.state_dict().items())
+        info = json.loads((tmp_path / "k2" / "parts" / "kmer-nn" / f"fold{k}.json").read_text())
+        assert [m["seed"] for m in info["members"]] == [k - 1, k - 1 + 1_000_000]
+        gbm = load_model(tmp_path / "k2" / "parts" / "kmer-gbm" / f"fold{k}.pt")
+        assert gbm.config.get("replicates", 1) == 1
+        # the written predictions are the mean of the members' predicted fractions
+        from rnatracker_cli.inference import Predictor
+        from rnatracker_cli.training.data import load_training_set
+        from rnatracker_cli.encoding import get_encoding
+
+        test = load_training_set(cache, get_encoding(one.config["encoding"])).subset(np.flatnonzero(folds == k))
+        means = np.mean([Predictor(m, one.config, torch.device("cpu")).predict(test.sequences, test.structures,
+                                                                              nt_lengths=test.nt_lengths)
+                         for m in ens.model.members], axis=0)
+        written = pd.read_csv(tmp_path / "k2" / "parts" / "kmer-nn" / f"fold{k}.tsv", sep="\t")[FRACTIONS].to_numpy()
+        np.testing.assert_allclose(written, means, atol=2e-6)
+    for name in ("predictions/kmer-gbm.tsv",):
+        assert (tmp_path / "k1" / name).read_text() == (tmp_path / "k2" / name).read_text()
+
+
+def test_replicates_are_checked_on_resume_and_validated(runner, small_cache, tmp_path):
+    out = tmp_path / "run"
+    base = ["cv", str(small_cache), "--out", str(out), "--models", "kmer-nn", "--folds", "3", "--epochs", "1",
+            "--bootstrap", "100", "--device", "cpu", "--fold", "1"]
+    assert runner.invoke(app, base).exit_code == 0
+    res = runner.invoke(app, [*base, "--replicates", "3"])
+    assert res.exit_code == 1 and "other options (replicates: 1 → 3)" in res.stderr
+    # a run made before --replicates existed (none recorded) trained one model per part
+    config = json.loads((out / "config.json").read_text())
+    del config["options"]["replicates"]
+    (out / "config.json").write_text(json.dumps(config))
+    assert runner.invoke(app, [*base[:-1], "2"]).exit_code == 0
+    res = runner.invoke(app, ["cv", str(small_cache), "--out", str(tmp_path / "new"), "--replicates", "0"])
+    assert res.exit_code == 1 and res.stderr.startswith("error: ") and "--replicates must be at least 1" in res.stderr
+    assert not (tmp_path / "new").exists()

@@ -44,6 +44,10 @@ def cv(
     min_epochs: MinEpochs = None,
     init: Init = None,
     fine_tune: FineTune = None,
+    replicates: Annotated[
+        int, typer.Option("--replicates", help="Train each network part as an ensemble of K members (member 0 is the "
+                                               "part a run without it trains; kmer-gbm stays one model).")
+    ] = 1,
     threads: Threads = None,
     val_fraction: ValFraction = DEFAULT_VAL_FRACTION,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Paired bootstrap resamples for Pearson differences.")] = 1000,
@@ -77,7 +81,7 @@ def cv(
             encoding=input_, max_len=max_len, length_feature=r.length_feature, length_prior=r.length_prior,
             val_fraction=val_fraction, epochs=r.epochs, batch_size=r.batch_size, batch_nt=r.batch_nt, lr=r.lr,
             patience=r.patience, clip_norm=r.clip_norm, ema=r.ema, warmup=r.warmup, min_epochs=r.min_epochs, n_boot=bootstrap,
-            init=init, fine_tune=resolve_fine_tune(init, fine_tune),
+            init=init, fine_tune=resolve_fine_tune(init, fine_tune), replicates=replicates,
         )
 
         def on_part(model: str, k: int, status: str, info: dict | None) -> None:

@@ -12,7 +12,10 @@ Run directory::
     metrics.tsv  table.tsv  comparisons.tsv  plots/*.png   (see evaluation.report)
 
 Each (model, fold) is trained with its own seed (``seed·1000 + fold``), so results do not
-depend on the order parts are run in, and a re-run skips every part already on disk. A
+depend on the order parts are run in, and a re-run skips every part already on disk. With
+``replicates`` K > 1 every network part is an ensemble of K members (member r: seed
+``seed·1000 + fold + 1,000,000·r`` and the validation split of that seed, so member 0 is the
+part a K = 1 run trains); ``kmer-gbm`` (fitted in one deterministic call) stays one model. A
 re-run may name other ``--models`` (all other options must match): the new models are
 trained on the same folds, and the tables and tests cover the models named in that run.
 """
@@ -42,6 +45,7 @@ from rnatracker_cli.evaluation.folds import assign_folds
 from rnatracker_cli.io.atomic import atomic_path, fsync_dir, fsync_file, new_file_mode
 from rnatracker_cli.io.cache import Cache
 from rnatracker_cli.model import build_model, default_config
+from rnatracker_cli.model.ensemble import Ensemble
 from rnatracker_cli.model.registry import ARCHITECTURES, SEQUENCE_FEATURE_ARCHS
 from rnatracker_cli.model.checkpoint import data_metadata, save_checkpoint
 from rnatracker_cli.training.data import load_training_set, split_validation
@@ -52,6 +56,10 @@ from rnatracker_cli.utils.device import resolve_device
 from rnatracker_cli.utils.seed import seed_everything
 
 DEFAULT_MODELS = ("rnatracker", "nolstm", "noattention", "kmer-dnn", "kmer-nn")
+#: Models fitted in one deterministic call: ``--replicates`` does not apply to them.
+DIRECT_FIT_ARCHS = ("kmer-gbm",)
+#: Member r of a part trains with the part's seed + r × this (never another fold's seed).
+REPLICATE_SEED_STRIDE = 1_000_000
 
 
 @dataclass
@@ -83,6 +91,8 @@ class CVOptions:
     init_sha256: str | None = None
     #: ``--fine-tune``: head or all (None without ``--init``).
     fine_tune: str | None = None
+    #: ``--replicates``: members per network part (an ensemble when > 1).
+    replicates: int = 1
 
 
 @dataclass
@@ -110,6 +120,8 @@ def _check(options: CVOptions) -> None:
         raise RNATrackerError("--folds must be at least 2")
     if not 0.0 <= options.val_fraction < 1.0:
         raise RNATrackerError("--val-fraction must be in [0, 1)")
+    if options.replicates < 1:
+        raise RNATrackerError("--replicates must be at least 1")
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -144,7 +156,7 @@ def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
                                   "has changed since: folded again?); use another --out")
         # Options added later, with the value that reproduces the runs made before them.
         old = {"clip_norm": 0.0, "length_prior": False, "ema": 0.0, "warmup": 0, "min_epochs": 0, "init": None,
-               "init_sha256": None, "fine_tune": None, **have.get("options", {})}
+               "init_sha256": None, "fine_tune": None, "replicates": 1, **have.get("options", {})}
         new = wanted["options"]
         # Models are independent parts on shared folds: a run can be extended with more.
         changed = sorted(k for k in new if k != "models" and old.get(k) != new[k])
@@ -328,29 +340,43 @@ def _run_part(out: Path, setup: _CVData, options: CVOptions, model_name: str, k:
     seed = options.seed * 1000 + k
     test_idx = np.flatnonzero(setup.folds == k)
     train_all = np.flatnonzero(setup.folds != k)
-    rel_train, rel_val = split_validation(len(train_all), options.val_fraction, seed,
-                                          None if setup.groups is None else setup.groups[train_all])
     config = setup.configs[model_name]
     full = setup.data[config["encoding"]]
-    train = full.subset(train_all[rel_train])
-    val = full.subset(train_all[rel_val]) if len(rel_val) else None
     test = full.subset(test_idx)
-    fit_options = FitOptions(epochs=options.epochs, batch_size=options.batch_size, batch_nt=options.batch_nt,
-                             lr=options.lr, patience=options.patience, seed=seed, clip_norm=options.clip_norm,
-                             ema=options.ema, warmup=options.warmup, min_epochs=options.min_epochs,
-                             head_only=setup.init is not None and model_name == setup.init.arch and options.fine_tune == "head")
-    seed_everything(seed)
-    model = build_model(config)
-    if setup.init is not None and model_name == setup.init.arch:
-        setup.init.apply(model)
+    fine_tune_head = setup.init is not None and model_name == setup.init.arch and options.fine_tune == "head"
     t0 = time.perf_counter()
-    result = fit(model, config, train, val, fit_options, dev)
+    members, results, member_info = [], [], []
+    for r in range(1 if model_name in DIRECT_FIT_ARCHS else options.replicates):
+        member_seed = seed + REPLICATE_SEED_STRIDE * r
+        rel_train, rel_val = split_validation(len(train_all), options.val_fraction, member_seed,
+                                              None if setup.groups is None else setup.groups[train_all])
+        train = full.subset(train_all[rel_train])
+        val = full.subset(train_all[rel_val]) if len(rel_val) else None
+        fit_options = FitOptions(epochs=options.epochs, batch_size=options.batch_size, batch_nt=options.batch_nt,
+                                 lr=options.lr, patience=options.patience, seed=member_seed, clip_norm=options.clip_norm,
+                                 ema=options.ema, warmup=options.warmup, min_epochs=options.min_epochs,
+                                 head_only=fine_tune_head)
+        seed_everything(member_seed)
+        model = build_model(config)
+        if setup.init is not None and model_name == setup.init.arch:
+            setup.init.apply(model, r)
+        result = fit(model, config, train, val, fit_options, dev)
+        members.append(model)
+        results.append(result)
+        member_info.append({"seed": member_seed, "n_train": len(train), "n_val": 0 if val is None else len(val),
+                            "epochs": len(result.history), "best_epoch": result.best_epoch,
+                            "val_loss": result.best.val_loss})
+    if len(members) > 1:
+        model, config = Ensemble(members), {**config, "replicates": len(members)}
+    result = results[0]
     probs = Predictor(model, config, dev, batch_nt=max(options.batch_nt, 1)).predict(
         test.sequences, test.structures, nt_lengths=test.nt_lengths)
-    info = {"model": model_name, "fold": k + 1, "seed": seed, "n_train": len(train),
-            "n_val": 0 if val is None else len(val), "n_test": len(test), "epochs": len(result.history),
+    info = {"model": model_name, "fold": k + 1, "seed": seed, "n_train": member_info[0]["n_train"],
+            "n_val": member_info[0]["n_val"], "n_test": len(test), "epochs": len(result.history),
             "best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "lr": result.lr,
             "val_loss": result.best.val_loss, "seconds": round(time.perf_counter() - t0, 2)}
+    if len(members) > 1:
+        info["members"] = member_info
     info_path.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(ckpt, model, config, setup.fractions, {**setup.provenance[model_name], **info}, force=True)
     _write_text(info_path, json.dumps(info, indent=2) + "\n")
