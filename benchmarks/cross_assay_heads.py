@@ -40,6 +40,7 @@ import torch
 
 from rnatracker_cli.encoding import get_encoding
 from rnatracker_cli.evaluation.compare import delong_test
+from rnatracker_cli.evaluation.folds import read_folds
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.io.cache import Cache
 from rnatracker_cli.metrics import roc_auc
@@ -100,10 +101,7 @@ def main() -> None:
     nuc = fractions.index("nucleus")
 
     # lncATLAS: the CV's fold networks, each with its own head and a head refitted on Halo-seq.
-    folds = {}
-    for line in (a.lnc_cv / "folds.tsv").read_text().splitlines()[1:]:
-        tid, k = line.split("\t")
-        folds[tid] = int(k)
+    folds = read_folds(a.lnc_cv / "folds.tsv")
     fold_of = np.array([folds[t] for t in lnc_ids])
     own, other = np.zeros(len(lnc)), np.zeros(len(lnc))
     for k in sorted(set(fold_of)):

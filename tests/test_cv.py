@@ -215,3 +215,13 @@ def test_replicates_are_checked_on_resume_and_validated(runner, small_cache, tmp
     res = runner.invoke(app, ["cv", str(small_cache), "--out", str(tmp_path / "new"), "--replicates", "0"])
     assert res.exit_code == 1 and res.stderr.startswith("error: ") and "--replicates must be at least 1" in res.stderr
     assert not (tmp_path / "new").exists()
+
+
+def test_a_corrupt_folds_table_is_refused_with_one_error_line(runner, small_cache, tmp_path):
+    out = tmp_path / "run"
+    base = ["cv", str(small_cache), "--out", str(out), "--models", "kmer-nn", "--folds", "3", "--epochs", "1",
+            "--bootstrap", "100", "--device", "cpu", "--fold", "1"]
+    assert runner.invoke(app, base).exit_code == 0
+    (out / "folds.tsv").write_text("id\tfold\nt000\tone\n")
+    res = runner.invoke(app, base)
+    assert res.exit_code == 1 and res.stderr.startswith("error: ") and "is not a folds table" in res.stderr

@@ -9,9 +9,21 @@ as evenly as the group sizes allow.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from rnatracker_cli.errors import RNATrackerError
+
+
+def read_folds(path: str | os.PathLike) -> dict[str, int]:
+    """``folds.tsv`` of a `cv` run (header ``id  fold``) → {transcript id: 1-based fold}, in file order."""
+    rows = [line.split("\t") for line in Path(path).read_text().splitlines()[1:]]
+    try:
+        return {r[0]: int(r[1]) for r in rows}
+    except (IndexError, ValueError):
+        raise RNATrackerError(f"{path} is not a folds table (id<TAB>fold)") from None
 
 
 def _group_codes(groups: np.ndarray | None, n: int) -> np.ndarray:

@@ -41,7 +41,7 @@ from rnatracker_cli.defaults import (
 from rnatracker_cli.encoding import check_input_width, get_encoding
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.evaluation import report
-from rnatracker_cli.evaluation.folds import assign_folds
+from rnatracker_cli.evaluation.folds import assign_folds, read_folds
 from rnatracker_cli.io.atomic import atomic_path, fsync_dir, fsync_file, new_file_mode
 from rnatracker_cli.io.cache import Cache
 from rnatracker_cli.model import build_model, default_config
@@ -218,10 +218,10 @@ def _folds(out: Path, cache: Cache, options: CVOptions) -> np.ndarray:
     """0-based fold per transcript: computed once, then read back from folds.tsv."""
     path = out / "folds.tsv"
     if path.exists():
-        rows = [line.split("\t") for line in path.read_text().splitlines()[1:]]
-        if [r[0] for r in rows] != list(cache.ids):
+        folds = read_folds(path)
+        if list(folds) != list(cache.ids):
             raise RNATrackerError(f"{path} does not list the cache's transcripts; use another --out")
-        return np.array([int(r[1]) - 1 for r in rows], dtype=np.int64)
+        return np.array(list(folds.values()), dtype=np.int64) - 1
     folds = assign_folds(cache.targets.argmax(axis=1), options.folds, cache.groups, seed=options.seed)
     _write_text(path, "id\tfold\n" + "".join(f"{i}\t{k + 1}\n" for i, k in zip(cache.ids, folds)))
     return folds
