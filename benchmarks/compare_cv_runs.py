@@ -13,6 +13,9 @@ r per fraction) between every pair, with the same code as `cv` itself
 
 MODEL defaults to every model in the run's predictions/; LABEL defaults to
 ``RUN_DIR_NAME/MODEL``. `--out FILE` also writes the comparisons as `comparisons.tsv` does.
+`--folds 1,2,3` compares on the transcripts of those folds only, read from the runs'
+finished parts (``parts/MODEL/foldK.tsv``): runs that are not complete (e.g. `cv --fold K`
+jobs of an expensive setting) can be compared on the folds they have.
 """
 
 from __future__ import annotations
@@ -24,18 +27,23 @@ from pathlib import Path
 import numpy as np
 
 from rnatracker_cli.evaluation import report
+from rnatracker_cli.evaluation.folds import read_folds
 from rnatracker_cli.io.cache import Cache
 
 
-def _read_predictions(path: Path, ids: list[str], n_fractions: int) -> np.ndarray:
-    lines = path.read_text().splitlines()
+def _read_predictions(paths: list[Path], ids: list[str], n_fractions: int, skip: int) -> np.ndarray:
+    """Rows of ``ids`` from TSVs ``id [fold] fraction…`` (``skip``: columns before the fractions)."""
     position = {rid: i for i, rid in enumerate(ids)}
     out = np.full((len(ids), n_fractions), np.nan)
-    for line in lines[1:]:
-        fields = line.split("\t")
-        out[position[fields[0]]] = [float(v) for v in fields[2:]]
+    for path in paths:
+        if not path.exists():
+            sys.exit(f"error: {path} does not exist (fold not finished?)")
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split("\t")
+            if fields[0] in position:
+                out[position[fields[0]]] = [float(v) for v in fields[skip:]]
     if np.isnan(out).any():
-        sys.exit(f"error: {path} does not cover every transcript of the cache")
+        sys.exit(f"error: {', '.join(map(str, paths))} do not cover every transcript compared")
     return out
 
 
@@ -46,10 +54,18 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="write the paired tests here (TSV)")
+    parser.add_argument("--folds", default=None, help="compare on these folds only (comma-separated, 1-based)")
     args = parser.parse_args()
     with Cache(args.cache) as cache:
         ids, fractions = list(cache.ids), list(cache.fractions)
         targets = np.asarray(cache.targets, dtype=np.float64)
+    chosen = None
+    if args.folds is not None:
+        chosen = sorted({int(k) for k in args.folds.split(",")})
+        fold_of = read_folds(Path(args.runs[0].split(":")[0]) / "folds.tsv")
+        keep = [i for i, rid in enumerate(ids) if fold_of[rid] in chosen]
+        ids, targets = [ids[i] for i in keep], targets[keep]
+        print(f"folds {','.join(map(str, chosen))}: {len(ids)} transcripts")
     predictions: dict[str, np.ndarray] = {}
     folds_text = None
     for spec in args.runs:
@@ -60,10 +76,19 @@ def main() -> None:
         if folds_text is not None and text != folds_text:
             sys.exit(f"error: {run_dir} has other folds than {args.runs[0].split(':')[0]} (use the same --seed and --folds)")
         folds_text = text
-        models = [model] if model else sorted(p.stem for p in (run_dir / "predictions").glob("*.tsv"))
+        if model:
+            models = [model]
+        elif chosen is None:
+            models = sorted(p.stem for p in (run_dir / "predictions").glob("*.tsv"))
+        else:
+            models = sorted(p.name for p in (run_dir / "parts").iterdir() if p.is_dir())
         for m in models:
             name = label if (label and model) else f"{run_dir.name}/{m}"
-            predictions[name] = _read_predictions(run_dir / "predictions" / f"{m}.tsv", ids, len(fractions))
+            if chosen is None:
+                predictions[name] = _read_predictions([run_dir / "predictions" / f"{m}.tsv"], ids, len(fractions), 2)
+            else:
+                parts = [run_dir / "parts" / m / f"fold{k}.tsv" for k in chosen]
+                predictions[name] = _read_predictions(parts, ids, len(fractions), 1)
     rows = report.metric_rows(targets, predictions, fractions)
     value = {(m, f, name): v for m, f, name, v in rows}
     names = list(predictions)
