@@ -1,7 +1,8 @@
 """Zipcode recovery on simulated data: simulate → prepare → train → scan held-out → score.
 
-    python benchmarks/zipcode_recovery.py [--n 2000] [--test-fraction 0.1] [--workdir DIR]
-        [--threads 2] [--train-args "--epochs 100"] [--scan-args "--stride 1"] [--reuse]
+    python benchmarks/zipcode_recovery.py [--n 2000] [--seed 0 | --seeds 0,1,2,3,4]
+        [--test-fraction 0.1] [--workdir DIR] [--threads 2] [--train-args "--epochs 100"]
+        [--scan-args "--stride 1"] [--reuse]
 
 Every step is the real command (``python -m rnatracker_cli …``), as a user runs it:
 
@@ -18,7 +19,10 @@ Every step is the real command (``python -m rnatracker_cli …``), as a user run
    figures also require the call's fraction and direction to equal the truth region's.
    Overall figures are also printed for calls kept by stricter peak-KL cut-offs.
 
-``--reuse`` keeps the outputs of earlier steps found in ``--workdir``.
+``--reuse`` keeps the outputs of earlier steps found in ``--workdir``. ``--seeds`` runs the
+whole benchmark once per seed (another simulated set, split and training seed each; files in
+``WORKDIR/seedS``) and ends with a table of overall precision and recall per seed against the
+target (both ≥ 0.85 on at least 4 of 5 seeds).
 """
 
 from __future__ import annotations
@@ -88,7 +92,8 @@ def _matches(calls: pd.DataFrame, truth: pd.DataFrame) -> tuple[np.ndarray, np.n
     return call_hit, call_lab, true_hit, true_lab
 
 
-def score(calls: pd.DataFrame, truth: pd.DataFrame) -> None:
+def score(calls: pd.DataFrame, truth: pd.DataFrame) -> tuple[float, float]:
+    """Print the per-fraction table; return overall (precision, recall)."""
     truth = truth.reset_index(drop=True)
     calls = calls.reset_index(drop=True)
     call_hit, call_lab, true_hit, true_lab = _matches(calls, truth)
@@ -116,6 +121,11 @@ def score(calls: pd.DataFrame, truth: pd.DataFrame) -> None:
         c_hit, _, t_hit, _ = _matches(sub, truth)
         p = c_hit.mean() if len(sub) else float("nan")
         print(f"  {cut:<7g} calls {len(sub):5d}  precision {p:.3f}  recall {t_hit.mean():.3f}")
+    return (float(call_hit.mean()) if len(calls) else float("nan")), float(true_hit.mean())
+
+
+#: Issue target: overall precision and recall both at least this on at least TARGET_SEEDS of 5 seeds.
+TARGET, TARGET_SEEDS = 0.85, 4
 
 
 def main() -> None:
@@ -129,22 +139,47 @@ def main() -> None:
     parser.add_argument("--train-args", default="", help="extra `train` options, e.g. \"--epochs 30\"")
     parser.add_argument("--scan-args", default="", help="extra `scan-zipcodes` options")
     parser.add_argument("--reuse", action="store_true", help="keep earlier steps' outputs found in --workdir")
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds: one run each, then a summary")
     args = parser.parse_args()
     tmp = None
     if args.workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="rnatracker-recovery-")
-        work = Path(tmp.name)
+        root = Path(tmp.name)
     else:
-        work = args.workdir
-        work.mkdir(parents=True, exist_ok=True)
+        root = args.workdir
+        root.mkdir(parents=True, exist_ok=True)
+    if args.seeds is None:
+        run_seed(args, args.seed, root)
+    else:
+        seeds = [int(v) for v in args.seeds.split(",")]
+        results = {seed: run_seed(args, seed, root / f"seed{seed}") for seed in seeds}
+        summarize(results)
+    if tmp is not None:
+        tmp.cleanup()
+
+
+def summarize(results: dict[int, tuple[float, float]]) -> None:
+    print(f"\n{'seed':>4s} {'precision':>9s} {'recall':>7s}  target (both ≥ {TARGET})")
+    met = 0
+    for seed, (p, r) in results.items():
+        ok = p >= TARGET and r >= TARGET
+        met += ok
+        print(f"{seed:4d} {p:9.3f} {r:7.3f}  {'met' if ok else 'MISSED'}")
+    need = min(TARGET_SEEDS, len(results))
+    print(f"met on {met} of {len(results)} seeds (target: at least {need}): {'MET' if met >= need else 'MISSED'}")
+
+
+def run_seed(args: argparse.Namespace, seed: int, work: Path) -> tuple[float, float]:
+    """simulate → prepare → train → scan → score for one seed in ``work``; (precision, recall)."""
+    work.mkdir(parents=True, exist_ok=True)
     sim, run = work / "sim", work / "run"
     started = time.perf_counter()
     if not (args.reuse and (sim / "zipcodes.bed").exists()):
-        _run(["simulate", "--out", str(sim), "--n", str(args.n), "--seed", str(args.seed), "--no-genome", "--force"],
+        _run(["simulate", "--out", str(sim), "--n", str(args.n), "--seed", str(seed), "--no-genome", "--force"],
              args.threads)
     table = pd.read_csv(sim / "localization.tsv", sep="\t")
     ids = table.iloc[:, 0].astype(str).to_numpy()
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(seed)
     test = set(rng.choice(ids, size=int(round(args.test_fraction * len(ids))), replace=False).tolist())
     if args.max_test is not None:
         test = set(sorted(test)[: args.max_test])
@@ -154,7 +189,7 @@ def main() -> None:
         table[table.iloc[:, 0].astype(str).isin(train_ids)].to_csv(work / "train.tsv", sep="\t", index=False)
         _run(["prepare", "--fasta", str(work / "train.fa"), "-l", str(work / "train.tsv"), "-o",
               str(work / "train.h5"), "--force"], args.threads)
-        _run(["train", str(work / "train.h5"), "--out", str(run), "--force", "--seed", str(args.seed),
+        _run(["train", str(work / "train.h5"), "--out", str(run), "--force", "--seed", str(seed),
               "--device", "cpu", *shlex.split(args.train_args)], args.threads)
     _write_subset(sim / "transcripts.fa", test, work / "test.fa")
     scan_seconds = _run(["scan-zipcodes", str(run), str(work / "test.fa"), "--out", str(work / "calls.bed"),
@@ -164,11 +199,9 @@ def main() -> None:
     truth = pd.read_csv(sim / "zipcodes.bed", sep="\t", header=None, names=TRUTH_COLUMNS)
     truth = truth[truth["chrom"].isin(test)]
     test_nt = sum(len(r.codes) for r in read_fasta(work / "test.fa"))
-    print(f"\nheld out {len(test)} transcripts ({test_nt:,} nt); truth regions {len(truth)}; "
+    print(f"\nseed {seed}: held out {len(test)} transcripts ({test_nt:,} nt); truth regions {len(truth)}; "
           f"calls {len(calls)}; scan {scan_seconds:.0f} s; total {time.perf_counter() - started:.0f} s")
-    score(calls, truth)
-    if tmp is not None:
-        tmp.cleanup()
+    return score(calls, truth)
 
 
 if __name__ == "__main__":
