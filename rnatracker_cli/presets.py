@@ -25,6 +25,7 @@ class Recipe:
     mode: str = "full"
     length_feature: bool = False
     length_prior: bool = True
+    batch_norm: bool = True
     lr: float | None = None
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -36,9 +37,9 @@ class Recipe:
     min_epochs: int = DEFAULT_MIN_EPOCHS
 
 
-#: The paper: no length input, no clipping/averaging/warm-up, patience 10, and in full mode
+#: The paper: no length input, no batch normalisation, no clipping/averaging/warm-up, patience 10, and in full mode
 #: one transcript per batch at lr 1e-4 (fixed mode: batches of 256 at lr 1e-3).
-_PAPER = Recipe(length_prior=False, patience=10, clip_norm=0.0, ema=0.0, warmup=0, min_epochs=0)
+_PAPER = Recipe(length_prior=False, batch_norm=False, patience=10, clip_norm=0.0, ema=0.0, warmup=0, min_epochs=0)
 _PAPER_BY_MODE: dict[str, dict[str, Any]] = {"full": {"lr": 1e-4, "batch_size": 1}, "fixed": {"lr": 1e-3}}
 
 PRESETS: tuple[str, ...] = ("default", "paper")

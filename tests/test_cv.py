@@ -158,6 +158,12 @@ def test_run_dir_of_another_cache_or_other_options_is_refused(runner, small_cach
     res = runner.invoke(app, [*base[:-1], "2"])
     assert res.exit_code == 1 and "other options (clip_norm: 0.0 → 1.0)" in res.stderr
     assert runner.invoke(app, [*base[:-1], "2", "--clip-norm", "0"]).exit_code == 0
+    # nor batch normalisation (a network option since 2026-12-03)
+    del config["options"]["batch_norm"]
+    (out / "config.json").write_text(json.dumps(config))
+    res = runner.invoke(app, [*base[:-1], "3", "--clip-norm", "0"])
+    assert res.exit_code == 1 and "other options (batch_norm: False → True)" in res.stderr
+    assert runner.invoke(app, [*base[:-1], "3", "--clip-norm", "0", "--no-batch-norm"]).exit_code == 0
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x.txt").write_text("mine")
     res = runner.invoke(app, ["cv", str(small_cache), "--out", str(tmp_path / "busy"), "--models", "kmer-nn"])

@@ -190,3 +190,85 @@ def test_bilstm_on_left_padded_rows_equals_packed_lstm():
         alone = torch.cat([bilstm(h[i : i + 1], full[:1]) for i in range(3)])
     torch.testing.assert_close(ours, ref, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(ours, alone, atol=1e-6, rtol=1e-5)
+
+
+def test_masked_batch_norm_takes_training_statistics_from_valid_steps_only():
+    from rnatracker_cli.model.layers import MaskedBatchNorm1d
+
+    torch.manual_seed(0)
+    bn = MaskedBatchNorm1d(3)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
+        bn.bias.copy_(torch.tensor([0.0, -1.0, 0.3]))
+    x = torch.randn(3, 3, 8) * 2 + 1
+    lengths = torch.tensor([8, 5, 2])
+    bn.train()
+    out = bn(x, lengths)
+    valid = torch.cat([x[i, :, : int(n)] for i, n in enumerate(lengths)], dim=1)  # (3 channels, 15 steps)
+    mean, var = valid.mean(1), valid.var(1, unbiased=False)
+    for i, n in enumerate(lengths.tolist()):
+        expected = (x[i, :, :n] - mean[:, None]) / torch.sqrt(var[:, None] + bn.eps) * bn.weight[:, None] + bn.bias[:, None]
+        torch.testing.assert_close(out[i, :, :n], expected, rtol=1e-5, atol=1e-5)
+    # running statistics: one momentum step from (0, 1) towards the valid steps' mean and unbiased variance
+    torch.testing.assert_close(bn.running_mean, 0.1 * mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(bn.running_var, 0.9 + 0.1 * valid.var(1, unbiased=True), rtol=1e-5, atol=1e-6)
+    # what sits in the padding changes nothing on valid steps
+    padded = x.clone()
+    padded[1, :, 5:] = 1e4
+    padded[2, :, 2:] = -7.0
+    again = MaskedBatchNorm1d(3)
+    again.load_state_dict({**bn.state_dict(), "running_mean": torch.zeros(3), "running_var": torch.ones(3)})
+    out2 = again(padded, lengths)
+    for i, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(out2[i, :, :n], out[i, :, :n])
+
+
+def test_masked_batch_norm_in_eval_mode_does_not_depend_on_the_batch():
+    from rnatracker_cli.model.layers import MaskedBatchNorm1d
+
+    torch.manual_seed(1)
+    bn = MaskedBatchNorm1d(4).eval()
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.randn(4))
+        bn.running_var.copy_(torch.rand(4) + 0.5)
+        bn.weight.copy_(torch.randn(4))
+        bn.bias.copy_(torch.randn(4))
+    x = torch.randn(5, 4, 37)
+    together = bn(x, torch.full((5,), 37))
+    expected = (x - bn.running_mean[None, :, None]) / torch.sqrt(bn.running_var[None, :, None] + bn.eps) * \
+        bn.weight[None, :, None] + bn.bias[None, :, None]
+    torch.testing.assert_close(together, expected, rtol=1e-5, atol=1e-5)
+    for i in range(5):  # bit for bit, alone or batched, whatever the width
+        assert torch.equal(bn(x[i : i + 1]), together[i : i + 1])
+        assert torch.equal(bn(x[i : i + 1, :, :11]), together[i : i + 1, :, :11])
+
+
+def test_batch_norm_network_predicts_each_transcript_as_if_alone():
+    """A batch-normalised network in eval mode gives a transcript's prediction bit for bit
+    whatever it is batched with, and configs without the key (older checkpoints) build
+    without batch normalisation."""
+    from rnatracker_cli.inference import Predictor
+    from rnatracker_cli.model.layers import MaskedBatchNorm1d
+
+    config = default_config("rnatracker", 3, length_prior=True, batch_norm=True)
+    assert config["batch_norm"] is True
+    torch.manual_seed(2)
+    model = build_model(config)
+    norms = [m for m in model.modules() if isinstance(m, MaskedBatchNorm1d)]
+    assert len(norms) == 2  # one per conv layer
+    with torch.no_grad():
+        for m in norms:
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, 4, int(n)).astype(np.uint8) for n in (120, 400, 95, 1000)]
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    predictor = Predictor(model, config, torch.device("cpu"))
+    batched = predictor.predict(seqs, None, nt_lengths=lengths)
+    for i, s in enumerate(seqs):
+        alone = predictor.predict([s], None, nt_lengths=lengths[i : i + 1])
+        np.testing.assert_array_equal(alone[0], batched[i])
+    legacy = {k: v for k, v in config.items() if k != "batch_norm"}
+    assert not any(isinstance(m, MaskedBatchNorm1d) for m in build_model(legacy).modules())
+    assert default_config("rnatracker", 3)["batch_norm"] is False  # the registry's defaults are the paper's

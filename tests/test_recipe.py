@@ -44,10 +44,11 @@ def _length_set(n: int = 80, seed: int = 0, informative_sequence: bool = False) 
 def test_presets_resolve_and_explicit_options_win():
     assert PRESETS == ("default", "paper")
     default = resolve_recipe("default")
-    assert default.length_prior and default.ema == 0.99 and default.clip_norm == 1.0 and default.min_epochs == 10
+    assert default.length_prior and default.batch_norm and default.ema == 0.99 and default.clip_norm == 1.0
+    assert default.min_epochs == 10
     paper = resolve_recipe("paper")
-    assert (paper.length_prior, paper.length_feature, paper.clip_norm, paper.ema, paper.warmup, paper.min_epochs) == (
-        False, False, 0.0, 0.0, 0, 0)
+    assert (paper.length_prior, paper.batch_norm, paper.length_feature, paper.clip_norm, paper.ema, paper.warmup,
+            paper.min_epochs) == (False, False, False, 0.0, 0.0, 0, 0)
     assert paper.lr == 1e-4 and paper.batch_size == 1 and paper.patience == 10 and paper.mode == "full"
     fixed = resolve_recipe("paper", mode="fixed")
     assert fixed.lr == 1e-3 and fixed.batch_size == Recipe().batch_size
@@ -64,12 +65,16 @@ def test_paper_preset_reaches_the_checkpoint(runner, tmp_path):
     res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "paper"), "--preset", "paper", "--epochs", "1", "-q"])
     assert res.exit_code == 0, res.output
     config = json.loads((tmp_path / "paper" / "config.json").read_text())
-    assert config["model"]["length_prior"] is False
+    assert config["model"]["length_prior"] is False and config["model"]["batch_norm"] is False
     assert (config["training"]["lr"], config["training"]["batch_size"], config["training"]["clip_norm"], config["training"]["ema"]) == (
         1e-4, 1, 0.0, 0.0)
     res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "d"), "--epochs", "1", "-q"])
     assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "d" / "config.json").read_text())["model"]["length_prior"] is True
+    model = json.loads((tmp_path / "d" / "config.json").read_text())["model"]
+    assert model["length_prior"] is True and model["batch_norm"] is True
+    res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "nobn"), "--epochs", "1", "-q", "--no-batch-norm"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "nobn" / "config.json").read_text())["model"]["batch_norm"] is False
     for bad, message in ((["--preset", "fast"], "unknown preset 'fast'"), (["--replicates", "0"], "--replicates must be at least 1"),
                          (["--ema", "1.5"], "--ema must be in [0, 1)"), (["--threads", "0"], "--threads must be at least 1")):
         res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "bad"), "--epochs", "1", *bad])

@@ -51,6 +51,12 @@ LengthPrior = Annotated[
                  help="CNN models: add the network's output to a frozen length-alone model fitted first, "
                       "shrunk on the validation split (not in the paper). [default preset: on]"),
 ]
+BatchNorm = Annotated[
+    Optional[bool],
+    typer.Option("--batch-norm/--no-batch-norm",
+                 help="CNN models: batch-normalise each convolution's output before its ReLU (not in the paper). "
+                      "[default preset: on]"),
+]
 Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Maximum number of epochs. [preset: 100]")]
 BatchSize = Annotated[
     Optional[int], typer.Option("--batch-size", help="Transcripts per batch (fixed mode; a cap in full mode). [default preset: 256]")

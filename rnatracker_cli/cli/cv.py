@@ -10,7 +10,7 @@ from rich.table import Table
 
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
-    BatchNt, BatchSize, CacheArg, ClipNorm, Debug, Device, Ema, Epochs, Input, LengthFeature, LengthPrior, Lr, MaxLen, MinEpochs,
+    BatchNorm, BatchNt, BatchSize, CacheArg, ClipNorm, Debug, Device, Ema, Epochs, Input, LengthFeature, LengthPrior, Lr, MaxLen, MinEpochs,
     FineTune, Init, Mode, Patience, Preset, Quiet, Seed, Threads, ValFraction, Warmup,
 )
 from rnatracker_cli.defaults import DEFAULT_VAL_FRACTION
@@ -33,6 +33,7 @@ def cv(
     max_len: MaxLen = None,
     length_feature: LengthFeature = None,
     length_prior: LengthPrior = None,
+    batch_norm: BatchNorm = None,
     epochs: Epochs = None,
     batch_size: BatchSize = None,
     batch_nt: BatchNt = None,
@@ -73,12 +74,14 @@ def cv(
         if bootstrap < 100:
             raise RNATrackerError("--bootstrap must be at least 100")
         set_threads(threads)
-        r = resolve_recipe(preset, mode=mode, length_feature=length_feature, length_prior=length_prior, epochs=epochs,
+        r = resolve_recipe(preset, mode=mode, length_feature=length_feature, length_prior=length_prior,
+                           batch_norm=batch_norm, epochs=epochs,
                            batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, clip_norm=clip_norm,
                            ema=ema, warmup=warmup, min_epochs=min_epochs)
         options = CVOptions(
             models=[m.strip() for m in models.split(",") if m.strip()], folds=folds, seed=seed, mode=r.mode,
             encoding=input_, max_len=max_len, length_feature=r.length_feature, length_prior=r.length_prior,
+            batch_norm=r.batch_norm,
             val_fraction=val_fraction, epochs=r.epochs, batch_size=r.batch_size, batch_nt=r.batch_nt, lr=r.lr,
             patience=r.patience, clip_norm=r.clip_norm, ema=r.ema, warmup=r.warmup, min_epochs=r.min_epochs, n_boot=bootstrap,
             init=init, fine_tune=resolve_fine_tune(init, fine_tune), replicates=replicates,

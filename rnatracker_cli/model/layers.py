@@ -14,31 +14,78 @@ import torch
 from torch import nn
 
 
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """Batch normalisation of (batch, channels, steps) whose training statistics are taken over
+    each row's valid steps only (padding never shifts them).
+
+    Training: per-channel mean and (biased) variance over the valid steps of the batch; the
+    running statistics are updated as in :class:`torch.nn.BatchNorm1d` (momentum, unbiased
+    variance). Evaluation: the per-channel affine map of the running statistics, computed as
+    a multiply then an add, so every value is the same whatever it is batched with (the fused
+    kernel's rounding can depend on the tensor's shape).
+    """
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        if not self.training:
+            scale = self.weight / torch.sqrt(self.running_var + self.eps)
+            shift = self.bias - self.running_mean * scale
+            return x * scale.to(x.dtype)[None, :, None] + shift.to(x.dtype)[None, :, None]
+        if lengths is None or bool((lengths >= x.shape[2]).all()):
+            return super().forward(x)
+        mask = step_mask(lengths, x.shape[2])[:, None, :].to(x.dtype)
+        n = mask.sum()
+        if float(n) < 2:
+            return super().forward(x)
+        mean = (x * mask).sum((0, 2)) / n
+        centred = x - mean[None, :, None]
+        var = (centred * centred * mask).sum((0, 2)) / n
+        with torch.no_grad():
+            self.num_batches_tracked.add_(1)
+            self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
+            self.running_var.lerp_((var.detach() * n / (n - 1)).to(self.running_var.dtype), self.momentum)
+        return centred * torch.rsqrt(var + self.eps)[None, :, None] * self.weight[None, :, None] + self.bias[None, :, None]
+
+
 class ConvStack(nn.Module):
     """``layers`` × (Conv1d ``filters``×``kernel`` → ReLU → MaxPool ``pool``/``pool`` → Dropout).
 
-    (Computed as conv → pool → ReLU, which is identical.)
+    (Computed as conv → pool → ReLU, which is identical.) With ``batch_norm`` each pooled
+    conv output is batch-normalised before the ReLU (:class:`MaskedBatchNorm1d`; not in the
+    paper: without it the ReLUs of a freshly initialised network go quiet, docs/model.md).
 
-    Input float32 (batch, in_channels, length); output float32 (batch, filters, steps).
+    Input float32 (batch, in_channels, length) and optionally the valid columns int64 (batch,)
+    (used by batch normalisation's training statistics); output float32 (batch, filters, steps).
     """
 
     def __init__(self, in_channels: int, filters: int = 32, kernel: int = 10, pool: int = 3,
-                 layers: int = 2, dropout: float = 0.2) -> None:
+                 layers: int = 2, dropout: float = 0.2, batch_norm: bool = False) -> None:
         super().__init__()
         self.kernel, self.pool, self.n_layers = kernel, pool, layers
         blocks: list[nn.Module] = []
         channels = in_channels
         for _ in range(layers):
             # Pooling before the ReLU gives the same values (ReLU is monotonic) on a third of
-            # the columns: the activation pass is memory-bound on long inputs.
-            blocks += [nn.Conv1d(channels, filters, kernel), nn.MaxPool1d(pool, pool), nn.ReLU(inplace=True),
-                       nn.Dropout(dropout)]
+            # the columns: the activation pass is memory-bound on long inputs. Batch
+            # normalisation is a per-channel affine map at prediction time, so it commutes
+            # with pooling only for positive scales: it sits after the pooling.
+            blocks += [nn.Conv1d(channels, filters, kernel), nn.MaxPool1d(pool, pool)]
+            if batch_norm:
+                blocks.append(MaskedBatchNorm1d(filters))
+            blocks += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
             channels = filters
         self.body = nn.Sequential(*blocks)
         self.out_channels = filters
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        steps = lengths
+        for module in self.body:
+            if isinstance(module, MaskedBatchNorm1d):
+                x = module(x, steps)
+            else:
+                x = module(x)
+                if isinstance(module, nn.MaxPool1d) and steps is not None:
+                    steps = torch.div(steps - self.kernel + 1, self.pool, rounding_mode="floor")
+        return x
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Valid steps after the stack for valid input ``lengths`` (int64 (batch,))."""

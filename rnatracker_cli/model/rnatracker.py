@@ -6,6 +6,9 @@ Dense + softmax over the fractions (Yan et al. 2019).
 ``nolstm``: attention directly over the conv outputs.
 ``noattention``: mean over the (valid) LSTM outputs instead of attention.
 
+Option ``batch_norm`` (default for new models, not in the paper): each pooled convolution output
+is batch-normalised before its ReLU (:class:`~rnatracker_cli.model.layers.MaskedBatchNorm1d`).
+
 Option ``length_feature``: the standardised log transcript length is appended to the pooled
 context vector before the dense layer (attention pooling is a weighted mean and cannot see
 length). Its mean/std are buffers set from the training split by :meth:`fit_normalization`.
@@ -93,14 +96,15 @@ class RNATrackerNet(nn.Module):
 
     def __init__(self, variant: str, branches: tuple[int, ...], n_fractions: int, filters: int = 32,
                  kernel: int = 10, pool: int = 3, conv_layers: int = 2, dropout: float = 0.2,
-                 lstm_units: int = 32, length_feature: bool = False, length_prior: bool = False) -> None:
+                 lstm_units: int = 32, length_feature: bool = False, length_prior: bool = False,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant}")
         self.variant = variant
         self.branches = tuple(branches)
         self.convs = nn.ModuleList(
-            ConvStack(c, filters, kernel, pool, conv_layers, dropout) for c in self.branches
+            ConvStack(c, filters, kernel, pool, conv_layers, dropout, batch_norm) for c in self.branches
         )
         features = filters * len(self.branches)
         self.lstm = MaskedBiLSTM(features, lstm_units) if variant != "nolstm" else None
@@ -183,7 +187,7 @@ class RNATrackerNet(nn.Module):
     def trunk(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Convolutions (+ BiLSTM): features float32 (batch, steps, D) and valid steps int64 (batch,)."""
         splits = torch.split(x, list(self.branches), dim=1) if len(self.branches) > 1 else (x,)
-        h = torch.cat([conv(part) for conv, part in zip(self.convs, splits)], dim=1)
+        h = torch.cat([conv(part, lengths) for conv, part in zip(self.convs, splits)], dim=1)
         steps = self.convs[0].output_lengths(lengths)
         h = h.transpose(1, 2)  # (batch, steps, features)
         if self.lstm is not None:
