@@ -95,6 +95,8 @@ def test_architecture_options_with_init_are_refused(setting):
     with pytest.raises(RNATrackerError, match="--arch, --length-prior"):
         check_no_architecture_options(arch="nolstm", mode=None, length_prior=False)
     check_no_architecture_options(arch=None, mode=None)
+    res = runner.invoke(app, ["train", str(b), "-o", str(tmp / "x"), "--init", str(tmp / "base"), "--no-batch-norm"])
+    assert res.exit_code == 1 and "error: --init: --batch-norm cannot be combined" in res.output
 
 
 def test_init_needs_a_network_with_the_same_fractions(setting, tmp_path):

@@ -222,7 +222,7 @@ CV_ARGS = ["--folds", "2", "--epochs", "2", "--min-epochs", "1", "--bootstrap", 
 TRAIN_ARGS = ["--epochs", "2", "--min-epochs", "1", "--seed", "0"]
 FOLD_ARGS = ["--window", "80", "--span", "40"]  # a smaller RNAplfold window: cheaper, same code path
 # A 2-epoch model changes little when a window is masked: a low cut-off so that the BED has regions.
-SCAN_ARGS = ["--min-kl", "3e-7", "--min-support", "5"]
+SCAN_ARGS = ["--min-kl", "5e-8", "--min-support", "5"]
 
 
 def _invoke(runner, *args):
