@@ -52,7 +52,8 @@ from rnatracker_cli.pretrained import INDEX_FILE, INDEX_SCHEMA, file_sha256, rea
 
 #: Training recipe of every built-in model (keys of ModelOptions and FitOptions of
 #: rnatracker_cli.training, plus ``seeds`` = one ensemble member per seed and
-#: ``val_fraction``): the default recipe (`--preset default`, docs/model.md), 3 members.
+#: ``val_fraction``): the default recipe (`--preset default`, docs/model.md) of
+#: 2026-12-02, i.e. without batch normalisation, 3 members.
 RECIPE: dict = {
     "arch": "rnatracker",
     "encoding": "seq",
@@ -60,6 +61,9 @@ RECIPE: dict = {
     "max_len": None,
     "length_feature": False,
     "length_prior": True,
+    # The shipped networks were trained before batch normalisation became the default
+    # (2026-12-03); this keeps a rebuild identical to them. Set True to build with it.
+    "batch_norm": False,
     "seeds": [0, 1, 2],
     "epochs": DEFAULT_EPOCHS,
     "patience": DEFAULT_PATIENCE,
