@@ -34,6 +34,9 @@ DEFAULT_EMA = 0.99
 DEFAULT_WARMUP = 1
 #: Early stopping counts epochs without improvement only after this many epochs.
 DEFAULT_MIN_EPOCHS = 10
+#: Probability that a training base is redrawn at random, anew every batch (0 = off; not in
+#: the paper): substitution augmentation (docs/model.md, "Mutation augmentation").
+DEFAULT_MUTATION_RATE = 0.0
 #: Longest transcript `predict`, `scan-zipcodes` and the Python API accept (nucleotides).
 #: The longest annotated human transcripts are ~0.1–0.35 Mb; a forward pass holds about
 #: 200 bytes per nucleotide (one-hot input, 32-channel convolution outputs), so 1 Mb needs

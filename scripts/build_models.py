@@ -74,6 +74,7 @@ RECIPE: dict = {
     "ema": DEFAULT_EMA,
     "warmup": DEFAULT_WARMUP,
     "min_epochs": DEFAULT_MIN_EPOCHS,
+    "mutation_rate": 0.0,
     "val_fraction": DEFAULT_VAL_FRACTION,
 }
 
@@ -294,10 +295,15 @@ def _finished_member(path: Path, cache: Path, seed: int, recipe: dict) -> bool:
     for key, value in recipe.items():
         if key in ("seeds",):
             continue
-        have = config[key] if key in config else options.get(key, training.get(key))
+        have = config[key] if key in config else options.get(key, training.get(key, _ADDED_LATER.get(key)))
         if have != value:
             return False
     return True
+
+
+#: Recipe keys added after the shipped networks were trained, with the value a checkpoint
+#: without them was trained with.
+_ADDED_LATER = {"batch_norm": False, "mutation_rate": 0.0}
 
 
 def check_recipe(recipe: dict) -> None:

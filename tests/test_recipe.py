@@ -48,7 +48,7 @@ def test_presets_resolve_and_explicit_options_win():
     assert default.min_epochs == 10
     paper = resolve_recipe("paper")
     assert (paper.length_prior, paper.batch_norm, paper.length_feature, paper.clip_norm, paper.ema, paper.warmup,
-            paper.min_epochs) == (False, False, False, 0.0, 0.0, 0, 0)
+            paper.min_epochs, paper.mutation_rate) == (False, False, False, 0.0, 0.0, 0, 0, 0.0)
     assert paper.lr == 1e-4 and paper.batch_size == 1 and paper.patience == 10 and paper.mode == "full"
     fixed = resolve_recipe("paper", mode="fixed")
     assert fixed.lr == 1e-3 and fixed.batch_size == Recipe().batch_size
@@ -172,6 +172,48 @@ def test_warmup_ramps_the_learning_rate():
     steps = len(seen) // 2
     np.testing.assert_allclose(seen[:steps], [1e-2 * (i + 1) / steps for i in range(steps)])
     assert seen[steps:] == [1e-2] * steps
+
+
+def test_mutate_sequences_redraws_bases_at_the_given_rate():
+    from rnatracker_cli.training.data import mutate_sequences
+
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, 5, n).astype(np.uint8) for n in (5_000, 20_000, 1)]
+    before = [s.copy() for s in seqs]
+    gen = np.random.default_rng(7)
+    state = gen.bit_generator.state
+    assert mutate_sequences(seqs, 0.0, gen) is seqs and gen.bit_generator.state == state  # off: nothing drawn
+    out = mutate_sequences(seqs, 0.2, np.random.default_rng(7))
+    for s, b in zip(seqs, before):
+        np.testing.assert_array_equal(s, b)  # inputs untouched
+    assert [o.dtype for o in out] == [np.uint8] * 3 and [len(o) for o in out] == [5_000, 20_000, 1]
+    changed = np.concatenate([o != b for o, b in zip(out, before)])
+    # A redrawn base differs from an A/C/G/T with probability 3/4, from an N always: ≈ 0.2·(0.8·3/4 + 0.2).
+    assert changed.mean() == pytest.approx(0.2 * (0.8 * 0.75 + 0.2), abs=0.01)
+    assert np.concatenate([o[c] for o, c in zip(out, [o != b for o, b in zip(out, before)])]).max() <= 3  # bases, never N
+    again = mutate_sequences(before, 0.2, np.random.default_rng(7))
+    for a, o in zip(again, out):
+        np.testing.assert_array_equal(a, o)  # same generator state, same mutations
+
+
+def test_mutation_rate_is_validated_recorded_and_changes_training(runner, tmp_path):
+    rng = np.random.default_rng(4)
+    seqs = [rng.integers(0, 4, int(n)).astype(np.uint8) for n in rng.integers(60, 300, 16)]
+    targets = rng.dirichlet([1, 1, 1], 16).astype(np.float32)
+    cache = write_cache(tmp_path / "c.h5", ids=[f"t{i}" for i in range(16)], sequences=seqs, targets=targets,
+                        fractions=["a", "b", "c"])
+    for bad in ("0.7", "-0.1"):
+        res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "bad"), "--mutation-rate", bad, "-q"])
+        assert res.exit_code == 1 and res.output.strip().splitlines() == [
+            "error: --mutation-rate must be in [0, 0.5] (0 = no mutations)"], res.output
+    weights = {}
+    for rate in ("0", "0.1"):
+        out = tmp_path / f"m{rate}"
+        res = runner.invoke(app, ["train", str(cache), "-o", str(out), "--epochs", "2", "--mutation-rate", rate, "-q"])
+        assert res.exit_code == 0, res.output
+        assert json.loads((out / "config.json").read_text())["training"]["mutation_rate"] == float(rate)
+        weights[rate] = ckpt.load_model(out).model.state_dict()
+    assert not all(torch.equal(weights["0"][k], weights["0.1"][k]) for k in weights["0"])
 
 
 def test_replicates_make_one_ensemble_checkpoint(runner, tmp_path):

@@ -81,6 +81,11 @@ Warmup = Annotated[Optional[int], typer.Option("--warmup", help="Epochs of linea
 MinEpochs = Annotated[
     Optional[int], typer.Option("--min-epochs", help="Early stopping never stops before this epoch. [default preset: 10]")
 ]
+MutationRate = Annotated[
+    Optional[float],
+    typer.Option("--mutation-rate", help="Redraw each training base at random with this probability, anew every batch "
+                 "(substitution augmentation; 0 = off). [default preset: 0]"),
+]
 Threads = Annotated[
     Optional[int],
     typer.Option("--threads", help="CPU threads for PyTorch (default 1: measured fastest per job on shared cores; docs/model.md)."),

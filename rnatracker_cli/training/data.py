@@ -43,6 +43,27 @@ class TrainingSet:
         )
 
 
+def mutate_sequences(sequences: list[np.ndarray], rate: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """Copies of ``sequences`` in which each position is redrawn, with probability ``rate``,
+    as a uniformly random base (A C G T; it may draw the base it replaces); ``rate`` 0
+    returns the input list and draws nothing from ``rng``.
+
+    Random substitutions as training augmentation (EvoAug, Lee et al., Genome Biology 2023):
+    the target stays that of the unmutated transcript, so the network learns that a motif
+    with a changed base still acts — binding sites of RNA-binding proteins are degenerate.
+    Draws, per sequence in order, one uniform per position then one base per redrawn position.
+    """
+    if rate <= 0:
+        return sequences
+    out = []
+    for codes in sequences:
+        codes = codes.copy()
+        hit = rng.random(len(codes)) < rate
+        codes[hit] = rng.integers(0, 4, size=int(hit.sum()), dtype=codes.dtype)
+        out.append(codes)
+    return out
+
+
 def load_training_set(cache: Cache, encoding: Encoding, indices: Sequence[int] | None = None) -> TrainingSet:
     """Read sequences (and structure when ``encoding`` needs it) of ``indices`` into memory.
 

@@ -36,13 +36,13 @@ from torch import nn
 
 from rnatracker_cli.defaults import (
     DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EMA, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_LR_BY_ARCH,
-    DEFAULT_MIN_EPOCHS, DEFAULT_PATIENCE, DEFAULT_WARMUP,
+    DEFAULT_MIN_EPOCHS, DEFAULT_MUTATION_RATE, DEFAULT_PATIENCE, DEFAULT_WARMUP,
 )
 from rnatracker_cli.encoding import get_encoding, make_batch, plan_batches
 from rnatracker_cli.metrics import kl_divergence, pearson
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.inference import Predictor
-from rnatracker_cli.training.data import TrainingSet
+from rnatracker_cli.training.data import TrainingSet, mutate_sequences
 from rnatracker_cli.training.metrics import kl_rows
 from rnatracker_cli.utils.device import bf16_supported
 
@@ -54,7 +54,8 @@ class FitOptions:
     ``patience=0`` disables early stopping; ``clip_norm=0`` disables gradient clipping;
     ``ema=0`` disables weight averaging (else the per-step decay of the moving average);
     ``warmup`` epochs of linear learning-rate warm-up (0 = off); early stopping never
-    stops before ``min_epochs``."""
+    stops before ``min_epochs``; ``mutation_rate``: each training base is redrawn at random
+    with this probability, anew every batch (:func:`mutate_sequences`; 0 = off)."""
 
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -67,6 +68,7 @@ class FitOptions:
     ema: float = DEFAULT_EMA
     warmup: int = DEFAULT_WARMUP
     min_epochs: int = DEFAULT_MIN_EPOCHS
+    mutation_rate: float = DEFAULT_MUTATION_RATE
     shrink: bool = True
     #: Refit only the output head (prior + dense layer) by maximum likelihood, no gradient
     #: steps: ``--fine-tune head`` (:mod:`rnatracker_cli.training.head`).
@@ -87,6 +89,8 @@ class FitOptions:
             raise RNATrackerError("--ema must be in [0, 1) (0 = no weight averaging)")
         if self.warmup < 0 or self.min_epochs < 0:
             raise RNATrackerError("--warmup and --min-epochs must be >= 0")
+        if not 0.0 <= self.mutation_rate <= 0.5:
+            raise RNATrackerError("--mutation-rate must be in [0, 0.5] (0 = no mutations)")
 
     def learning_rate(self, config: dict) -> float:
         """The learning rate used for ``config`` (see the class docstring)."""
@@ -217,7 +221,8 @@ def _train_epoch(model: nn.Module, config: dict, train: TrainingSet, options: Fi
             done = (epoch - 1) * len(plan) + step
             for group in optimizer.param_groups:
                 group["lr"] = lr * done / (options.warmup * len(plan))
-        batch = make_batch([train.sequences[i] for i in idx], mode, max_len, model.min_length,
+        sequences = mutate_sequences([train.sequences[i] for i in idx], options.mutation_rate, rng)
+        batch = make_batch(sequences, mode, max_len, model.min_length,
                            None if train.structures is None else [train.structures[i] for i in idx])
         batch.nt_lengths = train.nt_lengths[idx]
         x = encoding.tensors(batch, device)
