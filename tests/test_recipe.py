@@ -196,12 +196,17 @@ def test_mutate_sequences_redraws_bases_at_the_given_rate():
         np.testing.assert_array_equal(a, o)  # same generator state, same mutations
 
 
-def test_mutation_rate_is_validated_recorded_and_changes_training(runner, tmp_path):
+def _tiny_cache(tmp_path):
+    """16 random transcripts of 60–300 nt with random 3-fraction targets (seeded)."""
     rng = np.random.default_rng(4)
     seqs = [rng.integers(0, 4, int(n)).astype(np.uint8) for n in rng.integers(60, 300, 16)]
     targets = rng.dirichlet([1, 1, 1], 16).astype(np.float32)
-    cache = write_cache(tmp_path / "c.h5", ids=[f"t{i}" for i in range(16)], sequences=seqs, targets=targets,
-                        fractions=["a", "b", "c"])
+    return write_cache(tmp_path / "c.h5", ids=[f"t{i}" for i in range(16)], sequences=seqs, targets=targets,
+                       fractions=["a", "b", "c"])
+
+
+def test_mutation_rate_is_validated_recorded_and_changes_training(runner, tmp_path):
+    cache = _tiny_cache(tmp_path)
     for bad in ("0.7", "-0.1"):
         res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "bad"), "--mutation-rate", bad, "-q"])
         assert res.exit_code == 1 and res.output.strip().splitlines() == [
@@ -217,11 +222,7 @@ def test_mutation_rate_is_validated_recorded_and_changes_training(runner, tmp_pa
 
 
 def test_replicates_make_one_ensemble_checkpoint(runner, tmp_path):
-    rng = np.random.default_rng(4)
-    seqs = [rng.integers(0, 4, int(n)).astype(np.uint8) for n in rng.integers(60, 300, 16)]
-    targets = rng.dirichlet([1, 1, 1], 16).astype(np.float32)
-    cache = write_cache(tmp_path / "c.h5", ids=[f"t{i}" for i in range(16)], sequences=seqs, targets=targets,
-                        fractions=["a", "b", "c"])
+    cache = _tiny_cache(tmp_path)
     res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "ens"), "--replicates", "3", "--epochs", "2", "-q"])
     assert res.exit_code == 0, res.output
     loaded = ckpt.load_model(tmp_path / "ens")
