@@ -170,11 +170,13 @@ def _error_line(res) -> str:
 
 def test_bad_inputs(runner, tmp_path, sim_dir, model_path, small_fasta):
     fasta = str(small_fasta)
-    base = ["--model", str(model_path), "--device", "cpu", "--no-logos"]
+    base = ["--model", str(model_path), "--device", "cpu", "--no-logos", "--db", str(sim_dir / "motifs.meme")]
+    assert "--db is required" in _error_line(
+        runner.invoke(app, ["motifs", fasta, *base[:-2], "--out", str(tmp_path / "g")]))
     not_meme = tmp_path / "db.txt"
     not_meme.write_text("motif\tsequence\nA\tACGT\n")
     assert "not a MEME motif file" in _error_line(
-        runner.invoke(app, ["motifs", fasta, *base, "--out", str(tmp_path / "a"), "--db", str(not_meme)]))
+        runner.invoke(app, ["motifs", fasta, *base[:-2], "--out", str(tmp_path / "a"), "--db", str(not_meme)]))
     empty = tmp_path / "empty.fa"
     empty.write_text("")
     assert "no FASTA records" in _error_line(runner.invoke(app, ["motifs", str(empty), *base, "--out", str(tmp_path / "b")]))
@@ -191,10 +193,10 @@ def test_bad_inputs(runner, tmp_path, sim_dir, model_path, small_fasta):
 
 
 @pytest.mark.parametrize("arch", ["kmer-dnn", "length"])
-def test_model_without_filters(runner, tmp_path, small_fasta, arch):
+def test_model_without_filters(runner, tmp_path, small_fasta, sim_dir, arch):
     path = _checkpoint(tmp_path, arch)
     res = runner.invoke(app, ["motifs", str(small_fasta), "--model", str(path), "--out",
-                              str(tmp_path / "out")])
+                              str(tmp_path / "out"), "--db", str(sim_dir / "motifs.meme")])
     assert "has no convolution filters" in _error_line(res)
     assert not (tmp_path / "out").exists()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
-
 import numpy as np
 import pytest
 import torch
@@ -16,7 +14,7 @@ from rnatracker_cli.interpret.motifs.enrichment import Zipcodes, background_wind
 from rnatracker_cli.interpret.motifs.filters import first_layer, filter_sites
 from rnatracker_cli.interpret.motifs.influence import filter_influence, kl_rows
 from rnatracker_cli.interpret.motifs.matching import TOMTOM_COLUMNS, bh_qvalues, run_tomtom, tomtom_table
-from rnatracker_cli.interpret.motifs.workflow import default_database, load_database, resolve_model
+from rnatracker_cli.interpret.motifs.workflow import load_database, resolve_model
 from rnatracker_cli.io.meme import MemeMotif, format_meme, read_meme
 from rnatracker_cli.model import build_model, default_config
 
@@ -134,14 +132,20 @@ def test_bad_meme_files(tmp_path, text, message):
         read_meme(path)
 
 
-def test_bundled_database_is_package_data():
-    resource = importlib.resources.files("rnatracker_cli") / "data" / "Ray2013_rbp_RNA.meme"
-    assert resource.is_file()
-    with default_database() as path:
-        motifs = read_meme(path)
-    assert len(motifs) == 102
-    assert motifs[0].id == "RNCMPT00001" and motifs[0].name == "A1CF"
-    assert load_database(None)[1].startswith("Ray et al. 2013")
+def test_a_database_must_be_named(tmp_path):
+    with pytest.raises(RNATrackerError, match="--db is required"):
+        load_database(None)
+    path = tmp_path / "db.meme"
+    path.write_text(format_meme(_random_database(3)))
+    motifs, label = load_database(path)
+    assert [m.id for m in motifs] == ["RBP001", "RBP002", "RBP003"] and label == str(path)
+
+
+def _random_database(n: int, seed: int = 1) -> list[MemeMotif]:
+    """``n`` RNAcompete-like motifs (widths 7–12, peaked columns), ids RBP001…"""
+    rng = np.random.default_rng(seed)
+    return [MemeMotif(f"RBP{i + 1:03d}", f"protein{i + 1}", rng.dirichlet(np.full(4, 0.3), size=int(rng.integers(7, 13))))
+            for i in range(n)]
 
 
 def test_resolve_model_goes_through_the_shared_resolver(tmp_path):
@@ -158,7 +162,7 @@ def test_resolve_model_goes_through_the_shared_resolver(tmp_path):
 # -- Tomtom ----------------------------------------------------------------------------------------
 
 def test_filter_equal_to_database_motif_is_its_top_match():
-    database, _ = load_database(None)
+    database = _random_database(102)
     rng = np.random.default_rng(2)
     picks = [10, 40, 77]
     queries = [MemeMotif(f"filter{k}", "", database[i].pwm.copy()) for k, i in enumerate(picks)]

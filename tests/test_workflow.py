@@ -100,7 +100,7 @@ def test_dry_run_plans_every_step(tmp_path, sim_dir):
     _configure(tmp_path, prepare={"fasta": str(sim_dir / "transcripts.fa"),
                                   "localization": str(sim_dir / "localization.tsv")},
                cv={"folds": 3, "use_gpu": True}, model="train",
-               motifs={"enabled": True}, conserve={"enabled": True, "bigwig": str(sim_dir / "conservation.bw"),
+               motifs={"enabled": True, "db": str(sim_dir / "motifs.meme")}, conserve={"enabled": True, "bigwig": str(sim_dir / "conservation.bw"),
                                                     "gtf": str(sim_dir / "annotation.gtf")})
     res = _snakemake(tmp_path, "-n", "-p", "--cores", "2", timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -114,6 +114,7 @@ def test_dry_run_plans_every_step(tmp_path, sim_dir):
     assert counts["predict_shard"] == 4 and counts["scan_shard"] == 4
     for rule in ("prepare", "fold", "train", "predict_merge", "scan_merge", "motifs", "conserve"):
         assert counts[rule] == 1, rule
+    assert f"--db {sim_dir / 'motifs.meme'} --out results/motifs --force" in text
     # GPU marking: the deep model's cv jobs ask for a GPU and run on CUDA; the length model's don't.
     jobs = {}
     for block in text.split("\nrule ")[1:]:
@@ -152,6 +153,11 @@ def test_config_errors_stop_before_any_job(tmp_path, sim_dir):
                conserve={"enabled": True})
     res = _snakemake(tmp_path, "-n", timeout=120)
     assert res.returncode != 0 and "conserve.enabled needs conserve.bigwig" in res.stdout + res.stderr
+    _configure(tmp_path, prepare={"fasta": str(sim_dir / "transcripts.fa"),
+                                  "localization": str(sim_dir / "localization.tsv")},
+               conserve={"enabled": False}, motifs={"enabled": True})
+    res = _snakemake(tmp_path, "-n", timeout=120)
+    assert res.returncode != 0 and "motifs.enabled needs motifs.db" in res.stdout + res.stderr
 
 
 # ---- cv run directories shared by jobs started together -----------------------------------------

@@ -15,7 +15,7 @@ def motifs(
     out: Annotated[str, typer.Option("--out", "-o", help="Output folder (filters.meme, tomtom.tsv, influence.tsv, logos/, report.html[, enrichment.tsv]).")],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="model.pt, or the run directory holding it.")] = None,
     db: Annotated[
-        Optional[str], typer.Option("--db", help="MEME motif database to match against (default: the bundled Ray et al. 2013 RBP motifs).")
+        Optional[str], typer.Option("--db", help="MEME motif database to match against (required), e.g. the RNAcompete RBP motifs of Ray et al. 2013.")
     ] = None,
     zipcodes: Annotated[
         Optional[str], typer.Option("--zipcodes", help="scan-zipcodes BED (transcript coordinates): test database motifs for enrichment in zipcodes.")

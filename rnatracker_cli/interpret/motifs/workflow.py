@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.resources
 import os
 import shutil
 import tempfile
@@ -30,9 +29,6 @@ from rnatracker_cli.interpret.motifs.matching import format_tomtom, run_tomtom, 
 from rnatracker_cli.interpret.motifs.report import ReportRow, logo_png, render_html
 from rnatracker_cli.io.meme import MemeMotif, format_meme, read_meme
 
-#: The bundled RBP motif database (package data).
-DEFAULT_DB = "Ray2013_rbp_RNA.meme"
-DEFAULT_DB_LABEL = "Ray et al. 2013 RNAcompete RBP motifs, bundled"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
@@ -44,19 +40,13 @@ def resolve_model(spec: str | os.PathLike | None) -> str:
     return str(resolve(spec))
 
 
-@contextlib.contextmanager
-def default_database() -> Iterator[Path]:
-    """Path of the bundled Ray 2013 database (extracted to a temporary file if zipped)."""
-    resource = importlib.resources.files("rnatracker_cli") / "data" / DEFAULT_DB
-    with importlib.resources.as_file(resource) as path:
-        yield Path(path)
-
-
 def load_database(db: str | os.PathLike | None) -> tuple[list[MemeMotif], str]:
-    """Motifs of ``db`` (default: the bundled Ray 2013 file) and a label for reports."""
+    """Motifs of the MEME file ``db`` and a label for reports; ``db`` None is an error (no
+    database ships with the package: the user names one, e.g. the RNAcompete motifs)."""
     if db is None:
-        with default_database() as path:
-            return read_meme(path), DEFAULT_DB_LABEL
+        raise RNATrackerError("--db is required: a MEME motif database to match the filters against (e.g. the "
+                              "RNAcompete RBP motifs of Ray et al. 2013, Ray2013_rbp_Homo_sapiens.meme of the "
+                              "MEME suite's motif databases)")
     return read_meme(db), str(db)
 
 
@@ -201,7 +191,7 @@ def run_motifs(
     """Run every step of `rnatracker motifs` (see the package docs) and write ``out``.
 
     sequences: a cache (``CACHE.h5``) or a FASTA; model: a ``model.pt`` or run directory;
-    db: MEME database (default the bundled Ray 2013 motifs); zipcodes: a `scan-zipcodes`
+    db: MEME motif database (required); zipcodes: a `scan-zipcodes`
     BED6+4 for the enrichment test; threshold: share of each filter's largest activation a
     site must exceed; min_sites: filters with fewer sites are left out of ``filters.meme``;
     max_q: Tomtom q-value cut-off of ``tomtom.tsv`` and of the report's best match; fimo_p:
