@@ -2,7 +2,7 @@
 
     python benchmarks/zipcode_recovery.py [--n 2000] [--seed 0 | --seeds 0,1,2,3,4]
         [--test-fraction 0.1] [--workdir DIR] [--threads 2] [--train-args "--epochs 100"]
-        [--scan-args "--stride 1"] [--reuse]
+        [--scan-args "--preset paper"] [--reuse]
 
 Every step is the real command (``python -m rnatracker_cli …``), as a user runs it:
 

@@ -28,7 +28,9 @@ from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT, check_transcript_
 from rnatracker_cli.errors import InputError
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.interpret.scan import ScanOptions, ScanSummary, TranscriptScanner, collect_regions
-from rnatracker_cli.interpret.zipcodes import DEFAULT_MIN_KL, DEFAULT_MIN_SUPPORT, DEFAULT_STRIDE, DEFAULT_WINDOW
+from rnatracker_cli.interpret.zipcodes import (
+    DEFAULT_MASK, DEFAULT_MIN_KL, DEFAULT_MIN_SUPPORT, DEFAULT_REPEATS, DEFAULT_STRIDE, DEFAULT_WINDOW,
+)
 from rnatracker_cli.io.bed import BED_COLUMNS, ZipcodeRecord, format_bed6
 from rnatracker_cli.io.fasta import FastaRecord
 from rnatracker_cli.io.writers import predict_columns
@@ -127,8 +129,8 @@ def predict_sequences(model: LoadedModel | str | os.PathLike, sequences: Sequenc
 
 def scan_sequences(model: LoadedModel | str | os.PathLike, sequences: Sequences, *, window: int = DEFAULT_WINDOW,
                    stride: int = DEFAULT_STRIDE, min_kl: float = DEFAULT_MIN_KL, merge_gap: int = 0,
-                   min_support: int = DEFAULT_MIN_SUPPORT, score_cap: float | None = None, mask: str = "zero",
-                   repeats: int = 100, seed: int = 0, method: str = "auto",
+                   min_support: int = DEFAULT_MIN_SUPPORT, score_cap: float | None = None, mask: str = DEFAULT_MASK,
+                   repeats: int = DEFAULT_REPEATS, seed: int = 0, method: str = "auto",
                    max_transcript_nt: int | None = DEFAULT_MAX_TRANSCRIPT_NT) -> pd.DataFrame:
     """Zipcode regions of each sequence, as ``rnatracker scan-zipcodes`` finds them (same
     options and defaults; docs/zipcodes.md).

@@ -11,8 +11,8 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from rnatracker_cli.defaults import (
-    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EMA, DEFAULT_EPOCHS, DEFAULT_MIN_EPOCHS,
-    DEFAULT_MUTATION_RATE, DEFAULT_PATIENCE, DEFAULT_WARMUP,
+    DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EMA, DEFAULT_EPOCHS, DEFAULT_MASK, DEFAULT_MIN_EPOCHS,
+    DEFAULT_MIN_SUPPORT, DEFAULT_MUTATION_RATE, DEFAULT_PATIENCE, DEFAULT_REPEATS, DEFAULT_STRIDE, DEFAULT_WARMUP,
 )
 from rnatracker_cli.errors import RNATrackerError
 
@@ -66,17 +66,18 @@ def resolve_recipe(preset: str, **given: Any) -> Recipe:
     return replace(replace(_PAPER, **_PAPER_BY_MODE.get(mode, {})), **explicit)
 
 
-#: Zipcode-scan settings per preset. The default's only difference from the paper is
-#: ``min_support`` 10 (docs/zipcodes.md: single-window calls were mostly zero-mask edge
-#: artifacts on simulated data).
+#: Zipcode-scan settings per preset. The default differs from the paper in the mask (random
+#: bases, 10 per window, averaged, every 10 nt: as many masked copies as zero masks at stride 1)
+#: and ``min_support`` 10; docs/zipcodes.md ("Masks", "Regions") has the measurements.
 SCAN_PRESETS: dict[str, dict[str, Any]] = {
-    "default": {"mask": "zero", "stride": 1, "min_support": 10},
-    "paper": {"mask": "zero", "stride": 1, "min_support": 1},
+    "default": {"mask": DEFAULT_MASK, "stride": DEFAULT_STRIDE, "repeats": DEFAULT_REPEATS,
+                "min_support": DEFAULT_MIN_SUPPORT},
+    "paper": {"mask": "zero", "stride": 1, "repeats": DEFAULT_REPEATS, "min_support": 1},
 }
 
 
 def resolve_scan_preset(preset: str, **given: Any) -> dict[str, Any]:
-    """``mask``, ``stride`` and ``min_support`` for ``scan-zipcodes``: the preset's values
+    """``mask``, ``stride``, ``repeats`` and ``min_support`` for ``scan-zipcodes``: the preset's values
     with the ones the user gave (not None) applied."""
     if preset not in SCAN_PRESETS:
         raise RNATrackerError(f"unknown preset {preset!r} (expected one of {', '.join(SCAN_PRESETS)})")

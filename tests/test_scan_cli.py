@@ -59,8 +59,13 @@ def _bed_rows(text: str) -> list[list[str]]:
 
 
 def _scan(runner, *args, input=None):
-    res = runner.invoke(app, ["scan-zipcodes", *map(str, args)], input=input)
-    return res
+    """Run scan-zipcodes; with the zero mask unless the call names a mask or preset: the test
+    network (random weights, scaled up) reacts clearly to all-zero windows, and these tests are
+    about the outputs, not the mask (random masks: test_random_mask_is_seeded, the presets)."""
+    args = [*map(str, args)]
+    if "--mask" not in args and "--preset" not in args:
+        args += ["--mask", "zero"]
+    return runner.invoke(app, ["scan-zipcodes", *args], input=input)
 
 
 @pytest.fixture(scope="module")
@@ -422,16 +427,21 @@ def test_cli_defaults_match_the_library():
     from rnatracker_cli.presets import resolve_scan_preset
 
     params = inspect.signature(scan_zipcodes).parameters
+    from rnatracker_cli.api import scan_sequences
+
+    params = inspect.signature(scan_zipcodes).parameters
+    api = inspect.signature(scan_sequences).parameters
     lib = ScanOptions()
-    for name in ("window", "min_kl", "merge_gap", "repeats"):
-        assert params[name].default == getattr(lib, name), name
-    # mask, stride and min-support come from the preset (default: the library's defaults)
+    for name in ("window", "min_kl", "merge_gap"):
+        assert params[name].default == getattr(lib, name) == api[name].default, name
+    # mask, stride, repeats and min-support come from the preset (default: the library's defaults)
     assert params["preset"].default == "default"
     for name, value in resolve_scan_preset("default").items():
-        assert params[name].default is None and getattr(lib, name) == value, name
-    assert lib.min_support == 10 and lib.mask == "zero" and lib.min_kl == 0.0075
-    assert resolve_scan_preset("paper") == {"mask": "zero", "stride": 1, "min_support": 1}
+        assert params[name].default is None and getattr(lib, name) == value == api[name].default, name
+    assert (lib.mask, lib.repeats, lib.stride, lib.min_support, lib.min_kl) == ("random", 10, 10, 10, 0.0075)
+    assert resolve_scan_preset("paper") == {"mask": "zero", "stride": 1, "repeats": 10, "min_support": 1}
     assert resolve_scan_preset("paper", stride=5)["stride"] == 5
+    assert resolve_scan_preset("default", mask="zero") == {"mask": "zero", "stride": 10, "repeats": 10, "min_support": 10}
 
 
 def test_scan_preset_paper_reaches_the_settings_and_bad_presets_are_refused(model_path, sim_dir, runner, tmp_path):
@@ -444,6 +454,16 @@ def test_scan_preset_paper_reaches_the_settings_and_bad_presets_are_refused(mode
     assert res.exit_code == 0, res.output
     header = res.stdout.splitlines()[0]
     assert "min_support=1" in header and "stride=20" in header and "mask=zero" in header, header
+    # no preset, no mask: random masks, 10 per window, every 10 nt — the same as naming them
+    plain = runner.invoke(app, ["scan-zipcodes", "--model", str(model_path), str(fasta), "--window", "50", "-q",
+                                "--min-kl", "0", "--score-cap", "1"])
+    named = runner.invoke(app, ["scan-zipcodes", "--model", str(model_path), str(fasta), "--window", "50", "-q",
+                                "--min-kl", "0", "--score-cap", "1", "--mask", "random", "--repeats", "10",
+                                "--stride", "10", "--min-support", "10", "--seed", "0"])
+    assert plain.exit_code == 0 and named.exit_code == 0, plain.output
+    header = plain.stdout.splitlines()[0]
+    assert "stride=10" in header and "min_support=10" in header and "mask=random repeats=10 seed=0" in header, header
+    assert plain.stdout == named.stdout and len(_bed_rows(plain.stdout)) == 1
     res = runner.invoke(app, ["scan-zipcodes", "--model", str(model_path), str(fasta), "--preset", "fast"])
     assert res.exit_code == 1 and "error: unknown preset 'fast'" in res.output
 

@@ -18,7 +18,8 @@ from rnatracker_cli.model.checkpoint import save_checkpoint
 from rnatracker_cli.utils.shard import parse_shard, shard_bounds
 
 FRACTIONS = ["cytosol", "nuclear", "membrane", "insoluble"]
-SCAN = ("--stride", "50", "--min-kl", "0.0001")
+#: zero masks: the random test network reacts clearly to all-zero windows (regions to merge)
+SCAN = ("--stride", "50", "--min-kl", "0.0001", "--mask", "zero")
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,11 @@ def scan_zipcodes(
     ] = None,
     window: Annotated[int, typer.Option("--window", help="Masked window length (nt).")] = 100,
     preset: Annotated[
-        str, typer.Option("--preset", help="Settings for --mask, --stride and --min-support when not given: default or paper "
-                                           "(zero mask, stride 1, min-support 1).")
+        str, typer.Option("--preset", help="Settings for --mask, --stride, --repeats and --min-support when not given: default "
+                                           "(random masks, 10 per window, stride 10, min-support 10) or paper (zero mask, "
+                                           "stride 1, min-support 1).")
     ] = "default",
-    stride: Annotated[Optional[int], typer.Option("--stride", help="Step between window starts (nt). [preset: 1]")] = None,
+    stride: Annotated[Optional[int], typer.Option("--stride", help="Step between window starts (nt). [default preset: 10; paper: 1]")] = None,
     min_kl: Annotated[float, typer.Option("--min-kl", help="Call windows whose KL exceeds this.")] = 0.0075,
     merge_gap: Annotated[
         int, typer.Option("--merge-gap", help="Merge called windows at most this many nt apart (0: overlapping or touching).")
@@ -50,9 +51,11 @@ def scan_zipcodes(
                      "deltas) per BED12 row; default OUT.bed → OUT.extra.tsv, none when the BED goes to stdout."),
     ] = None,
     mask: Annotated[
-        Optional[str], typer.Option("--mask", help="zero: all-zero input columns (like padding); random: random bases, averaged. [preset: zero]")
+        Optional[str], typer.Option("--mask", help="random: random bases, --repeats draws averaged; zero: all-zero input columns (like padding). [default preset: random; paper: zero]")
     ] = None,
-    repeats: Annotated[int, typer.Option("--repeats", help="Random masks per window (--mask random).")] = 100,
+    repeats: Annotated[
+        Optional[int], typer.Option("--repeats", help="Random masks per window (--mask random). [preset: 10]")
+    ] = None,
     method: Annotated[
         str, typer.Option("--method", help="auto (fast exact path when the model allows it), fast or naive (full recomputation).")
     ] = "auto",
@@ -83,9 +86,9 @@ def scan_zipcodes(
     with cli_errors(debug, interrupted=kept):
         shard_kn = parse_shard(shard) if shard is not None else None
         model, fasta = model_and_fasta(inputs, model, "scan-zipcodes")
-        settings = resolve_scan_preset(preset, mask=mask, stride=stride, min_support=min_support)
-        options = ScanOptions(window=window, min_kl=min_kl, merge_gap=merge_gap, score_cap=score_cap,
-                              repeats=repeats, seed=seed, method=method, batch_size=batch_size, **settings)
+        settings = resolve_scan_preset(preset, mask=mask, stride=stride, repeats=repeats, min_support=min_support)
+        options = ScanOptions(window=window, min_kl=min_kl, merge_gap=merge_gap, score_cap=score_cap, seed=seed,
+                              method=method, batch_size=batch_size, **settings)
         selected = parse_ids(ids, ids_file)
 
         progress = Progress(TextColumn("scanning: {task.completed} transcripts, {task.fields[windows]:,} windows"),

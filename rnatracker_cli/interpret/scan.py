@@ -20,7 +20,9 @@ from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.interpret.perturb import MaskSpec, transcript_key
 from rnatracker_cli.interpret.zipcodes import (
     DEFAULT_MIN_KL,
+    DEFAULT_MASK,
     DEFAULT_MIN_SUPPORT,
+    DEFAULT_REPEATS,
     DEFAULT_STRIDE,
     DEFAULT_WINDOW,
     SCORE_CAP_FACTOR,
@@ -51,8 +53,8 @@ class ScanOptions:
     merge_gap: int = 0
     min_support: int = DEFAULT_MIN_SUPPORT
     score_cap: float | None = None
-    mask: str = "zero"
-    repeats: int = 100
+    mask: str = DEFAULT_MASK
+    repeats: int = DEFAULT_REPEATS
     seed: int = 0
     method: str = "auto"
     batch_size: int | None = None

@@ -30,6 +30,14 @@ import torch
 from scipy.ndimage import maximum_filter1d
 from torch import nn
 
+from rnatracker_cli.defaults import (  # noqa: F401  (re-exported: the scan's defaults live with the others)
+    DEFAULT_MASK,
+    DEFAULT_MIN_KL,
+    DEFAULT_MIN_SUPPORT,
+    DEFAULT_REPEATS,
+    DEFAULT_STRIDE,
+    DEFAULT_WINDOW,
+)
 from rnatracker_cli.encoding import get_encoding
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.interpret.fastscan import FastScanner, supports_fast_path
@@ -42,13 +50,6 @@ from rnatracker_cli.interpret.perturb import (
     random_bases,
 )
 
-DEFAULT_WINDOW = 100
-DEFAULT_STRIDE = 1
-DEFAULT_MIN_KL = 0.0075
-#: A called window must stay above min_kl while the window slides this many nt (not in the
-#: paper, whose rule is 1). With zero masks, a lone window above the threshold is nearly always
-#: an artifact of where the all-zero block's edge falls (docs/zipcodes.md, "Regions").
-DEFAULT_MIN_SUPPORT = 10
 #: Default score cap = this × min_kl: a region at the threshold scores 100, one at ten
 #: times the threshold or more scores 1000.
 SCORE_CAP_FACTOR = 10.0
@@ -65,13 +66,15 @@ FAST_BATCH_STEPS = 2_000_000
 class ScanSettings:
     """How windows are masked and batched.
 
-    window/stride: nt (≥ 1); mask: :class:`MaskSpec`; method: ``auto`` (fast when the model
+    window/stride: nt (≥ 1; every start by default — the command's defaults are
+    :class:`rnatracker_cli.interpret.scan.ScanOptions`); mask: :class:`MaskSpec` (zero by
+    default); method: ``auto`` (fast when the model
     supports it, else naive), ``fast`` or ``naive``; batch_size: masked copies per forward
     batch (None = :data:`DEFAULT_BATCH` for the device).
     """
 
     window: int = DEFAULT_WINDOW
-    stride: int = DEFAULT_STRIDE
+    stride: int = 1
     mask: MaskSpec = field(default_factory=MaskSpec)
     method: str = "auto"
     batch_size: int | None = None

@@ -84,14 +84,18 @@ class ConvStack(nn.Module):
             else:
                 x = module(x)
                 if isinstance(module, nn.MaxPool1d) and steps is not None:
-                    steps = torch.div(steps - self.kernel + 1, self.pool, rounding_mode="floor")
+                    steps = self._layer_steps(steps)
         return x
+
+    def _layer_steps(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Valid steps after one conv + pool layer for ``lengths`` valid columns."""
+        return torch.div(lengths - self.kernel + 1, self.pool, rounding_mode="floor")
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Valid steps after the stack for valid input ``lengths`` (int64 (batch,))."""
         out = lengths
         for _ in range(self.n_layers):
-            out = torch.div(out - self.kernel + 1, self.pool, rounding_mode="floor")
+            out = self._layer_steps(out)
         return out
 
     def min_length(self) -> int:
