@@ -26,6 +26,7 @@ class Recipe:
     length_feature: bool = False
     length_prior: bool = True
     batch_norm: bool = True
+    sum_pooling: bool = False
     lr: float | None = None
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -40,7 +41,7 @@ class Recipe:
 
 #: The paper: no length input, no batch normalisation, no clipping/averaging/warm-up, patience 10, and in full mode
 #: one transcript per batch at lr 1e-4 (fixed mode: batches of 256 at lr 1e-3).
-_PAPER = Recipe(length_prior=False, batch_norm=False, patience=10, clip_norm=0.0, ema=0.0, warmup=0, min_epochs=0,
+_PAPER = Recipe(length_prior=False, batch_norm=False, sum_pooling=False, patience=10, clip_norm=0.0, ema=0.0, warmup=0, min_epochs=0,
                 mutation_rate=0.0)
 _PAPER_BY_MODE: dict[str, dict[str, Any]] = {"full": {"lr": 1e-4, "batch_size": 1}, "fixed": {"lr": 1e-3}}
 

@@ -64,6 +64,7 @@ RECIPE: dict = {
     # The shipped networks were trained before batch normalisation became the default
     # (2026-12-03); this keeps a rebuild identical to them. Set True to build with it.
     "batch_norm": False,
+    "sum_pooling": False,
     "seeds": [0, 1, 2],
     "epochs": DEFAULT_EPOCHS,
     "patience": DEFAULT_PATIENCE,
@@ -303,7 +304,7 @@ def _finished_member(path: Path, cache: Path, seed: int, recipe: dict) -> bool:
 
 #: Recipe keys added after the shipped networks were trained, with the value a checkpoint
 #: without them was trained with.
-_ADDED_LATER = {"batch_norm": False, "mutation_rate": 0.0}
+_ADDED_LATER = {"batch_norm": False, "sum_pooling": False, "mutation_rate": 0.0}
 
 
 def check_recipe(recipe: dict) -> None:

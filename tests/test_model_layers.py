@@ -272,3 +272,30 @@ def test_batch_norm_network_predicts_each_transcript_as_if_alone():
     legacy = {k: v for k, v in config.items() if k != "batch_norm"}
     assert not any(isinstance(m, MaskedBatchNorm1d) for m in build_model(legacy).modules())
     assert default_config("rnatracker", 3)["batch_norm"] is False  # the registry's defaults are the paper's
+
+
+def test_sum_pooling_counts_elements_and_older_configs_build_without_it():
+    """With sum pooling the dense layer also reads the sum of the sequence features per 100
+    steps: the mean times steps / 100, so (unlike attention or mean pooling) it doubles when
+    a transcript is repeated; configs without the key (older checkpoints) build without it."""
+    from rnatracker_cli.model.layers import masked_mean
+    from rnatracker_cli.model.rnatracker import SUM_POOL_STEPS
+
+    config = default_config("noattention", 3, sum_pooling=True)
+    assert config["sum_pooling"] is True and default_config("rnatracker", 3)["sum_pooling"] is False
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    assert model.dense.in_features == 2 * 64
+    h = torch.randn(2, 50, 64)
+    steps = torch.tensor([50, 20])
+    context, _ = model.pooled(h, steps)
+    mean, _ = masked_mean(h, steps)
+    torch.testing.assert_close(context[:, :64], mean)
+    torch.testing.assert_close(context[:, 64:], mean * steps[:, None] / SUM_POOL_STEPS)
+    torch.testing.assert_close(context[1, 64:], h[1, :20].sum(0) / SUM_POOL_STEPS)
+    twice, _ = model.pooled(torch.cat([h[:1, :25], h[:1, :25]], dim=1), torch.tensor([50]))
+    once, _ = model.pooled(h[:1, :25], torch.tensor([25]))
+    torch.testing.assert_close(twice[0, 64:], 2 * once[0, 64:])  # a repeated element counts twice
+    torch.testing.assert_close(twice[0, :64], once[0, :64])  # the mean does not see it
+    legacy = {k: v for k, v in default_config("rnatracker", 3).items() if k != "sum_pooling"}
+    assert build_model(legacy).dense.in_features == 64

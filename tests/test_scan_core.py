@@ -104,6 +104,13 @@ def test_fast_equals_naive_length_feature(arch):
     _compare(model, config, random_codes(300, 5), window=60, stride=4)
 
 
+@pytest.mark.parametrize("arch", ["rnatracker", "nolstm", "noattention"])
+def test_fast_equals_naive_sum_pooling(arch):
+    config, model = random_model(arch, seed=3, sum_pooling=True)
+    fast, _ = _compare(model, config, random_codes(300, 5), window=60, stride=4)
+    assert fast.kl.max() > 1e-4
+
+
 @pytest.mark.parametrize("encoding", ["seq+struct", "seqxstruct"])
 @pytest.mark.parametrize("arch", ["rnatracker", "nolstm"])
 def test_fast_equals_naive_structure_encodings(arch, encoding):

@@ -57,6 +57,12 @@ BatchNorm = Annotated[
                  help="CNN models: batch-normalise each convolution's output before its ReLU (not in the paper). "
                       "[default preset: on]"),
 ]
+SumPooling = Annotated[
+    Optional[bool],
+    typer.Option("--sum-pooling/--no-sum-pooling",
+                 help="CNN models: also pool the LSTM outputs by their sum (per 100 steps), which counts "
+                      "elements whatever the length (not in the paper). [preset: off]"),
+]
 Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Maximum number of epochs. [preset: 100]")]
 BatchSize = Annotated[
     Optional[int], typer.Option("--batch-size", help="Transcripts per batch (fixed mode; a cap in full mode). [default preset: 256]")

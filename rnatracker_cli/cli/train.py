@@ -10,7 +10,7 @@ import typer
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
     BatchNorm, BatchNt, BatchSize, Bf16, CacheArg, ClipNorm, Debug, Device, Ema, Epochs, FineTune, Force, Init, Input, LengthFeature, LengthPrior, Lr, MaxLen,
-    MinEpochs, Mode, MutationRate, Patience, Preset, Quiet, Replicates, Seed, Threads, ValFraction, Warmup,
+    MinEpochs, Mode, MutationRate, Patience, Preset, Quiet, Replicates, Seed, SumPooling, Threads, ValFraction, Warmup,
 )
 from rnatracker_cli.defaults import DEFAULT_VAL_FRACTION
 
@@ -30,6 +30,7 @@ def train(
     length_feature: LengthFeature = None,
     length_prior: LengthPrior = None,
     batch_norm: BatchNorm = None,
+    sum_pooling: SumPooling = None,
     epochs: Epochs = None,
     batch_size: BatchSize = None,
     batch_nt: BatchNt = None,
@@ -70,10 +71,10 @@ def train(
         if init is not None:
             check_no_architecture_options(arch=arch, input=None if encoding == "seq" else encoding, mode=mode,
                                           max_len=max_len, length_feature=length_feature, length_prior=length_prior,
-                                          batch_norm=batch_norm)
+                                          batch_norm=batch_norm, sum_pooling=sum_pooling)
             init_weights = load_init(init)
         recipe = resolve_recipe(preset, mode=mode, length_feature=length_feature, length_prior=length_prior,
-                                batch_norm=batch_norm, epochs=epochs,
+                                batch_norm=batch_norm, sum_pooling=sum_pooling, epochs=epochs,
                                 batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, clip_norm=clip_norm,
                                 ema=ema, warmup=warmup, min_epochs=min_epochs, mutation_rate=mutation_rate)
         model_options, fit_options = options_from_recipe(recipe, arch=arch or "rnatracker", encoding=encoding, max_len=max_len, seed=seed, bf16=bf16)

@@ -4,6 +4,7 @@ A config is a flat dict::
 
     {"arch": "rnatracker", "encoding": "seq", "mode": "full", "max_len": null,
      "n_fractions": 4, "length_feature": false, "length_prior": false, "batch_norm": false,
+     "sum_pooling": false,
      "filters": 32, "kernel": 10, "pool": 3, "conv_layers": 2, "dropout": 0.2,
      "lstm_units": 32}                         # CNN architectures
     {"arch": "kmer-dnn", ..., "hidden_layers": 2, "dropout": 0.2, "k_max": 5}   # k-mer baselines
@@ -49,7 +50,7 @@ ARCHITECTURES: tuple[str, ...] = (*VARIANTS, *SEQUENCE_FEATURE_ARCHS)
 
 def default_config(arch: str, n_fractions: int, *, encoding: str = "seq", mode: str = "full",
                    max_len: int | None = None, length_feature: bool = False, length_prior: bool = False,
-                   batch_norm: bool = False, **overrides: Any) -> dict:
+                   batch_norm: bool = False, sum_pooling: bool = False, **overrides: Any) -> dict:
     """A complete config for ``arch`` with the paper's defaults, ``overrides`` applied."""
     if arch not in ARCHITECTURES:
         raise RNATrackerError(f"unknown architecture {arch!r} (expected one of {', '.join(ARCHITECTURES)})")
@@ -70,6 +71,7 @@ def default_config(arch: str, n_fractions: int, *, encoding: str = "seq", mode: 
     if arch in VARIANTS:
         config["length_prior"] = bool(length_prior)
         config["batch_norm"] = bool(batch_norm)
+        config["sum_pooling"] = bool(sum_pooling)
     config.update({**_KMER_DEFAULTS, **_GBM_DEFAULTS}.get(arch, _CNN_DEFAULTS))
     unknown = set(overrides) - set(config)
     if unknown:
@@ -103,6 +105,7 @@ def build_model(config: dict) -> nn.Module:
                 length_prior=config.get("length_prior", False),
                 # absent from checkpoints written before the option existed
                 batch_norm=config.get("batch_norm", False),
+                sum_pooling=config.get("sum_pooling", False),
             )
         elif arch in _KMER_DEFAULTS:
             model = KmerNet(config["n_fractions"], config["hidden_layers"], config["dropout"], config["k_max"])

@@ -9,6 +9,12 @@ Dense + softmax over the fractions (Yan et al. 2019).
 Option ``batch_norm`` (default for new models, not in the paper): each pooled convolution output
 is batch-normalised before its ReLU (:class:`~rnatracker_cli.model.layers.MaskedBatchNorm1d`).
 
+Option ``sum_pooling`` (not in the paper): the pooled context vector is extended by the
+*sum* of the (valid) LSTM outputs over the transcript, divided by :data:`SUM_POOL_STEPS`
+steps. Attention and mean pooling are weighted means: a second copy of an element barely
+moves them, and an element's weight falls with the transcript's length; a sum counts
+elements whatever the length (docs/model.md, "Sum pooling").
+
 Option ``length_feature``: the standardised log transcript length is appended to the pooled
 context vector before the dense layer (attention pooling is a weighted mean and cannot see
 length). Its mean/std are buffers set from the training split by :meth:`fit_normalization`.
@@ -24,6 +30,9 @@ from torch import nn
 from rnatracker_cli.model.layers import ConvStack, MaskedAttention, MaskedBiLSTM, masked_mean
 
 VARIANTS = ("rnatracker", "nolstm", "noattention")
+#: Sum pooling's scale: the sum over valid steps divided by this many steps (≈ 900 nt with the
+#: default layers), i.e. the mean times ``steps / SUM_POOL_STEPS``.
+SUM_POOL_STEPS = 100.0
 
 
 class LengthFeature(nn.Module):
@@ -97,7 +106,7 @@ class RNATrackerNet(nn.Module):
     def __init__(self, variant: str, branches: tuple[int, ...], n_fractions: int, filters: int = 32,
                  kernel: int = 10, pool: int = 3, conv_layers: int = 2, dropout: float = 0.2,
                  lstm_units: int = 32, length_feature: bool = False, length_prior: bool = False,
-                 batch_norm: bool = False) -> None:
+                 batch_norm: bool = False, sum_pooling: bool = False) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant}")
@@ -112,8 +121,10 @@ class RNATrackerNet(nn.Module):
             features = self.lstm.out_features
         self.attention = MaskedAttention(features) if variant != "noattention" else None
         self.has_attention = self.attention is not None
+        self.sum_pooling = bool(sum_pooling)
         self.length = LengthFeature() if length_feature else None
-        self.dense = nn.Linear(features + (1 if length_feature else 0), n_fractions)
+        pooled = features * (2 if sum_pooling else 1)
+        self.dense = nn.Linear(pooled + (1 if length_feature else 0), n_fractions)
         self.prior = LengthPrior(n_fractions) if length_prior else None
         self.reset_parameters()
 
@@ -201,6 +212,9 @@ class RNATrackerNet(nn.Module):
             context, weights = self.attention(h, steps)
         else:
             context, weights = masked_mean(h, steps)
+        if self.sum_pooling:
+            mean = context if self.attention is None else masked_mean(h, steps)[0]
+            context = torch.cat([context, mean * (steps.to(mean.dtype)[:, None] / SUM_POOL_STEPS)], dim=1)
         if (self.length is not None or self.prior is not None) and nt_lengths is None:
             raise ValueError("this model uses the transcript length: pass nt_lengths")
         if self.length is not None:

@@ -58,6 +58,7 @@ class ModelOptions:
     length_feature: bool = False
     length_prior: bool = False
     batch_norm: bool = False
+    sum_pooling: bool = False
 
 
 def options_from_recipe(recipe: Recipe, arch: str = "rnatracker", encoding: str = "seq", max_len: int | None = None,
@@ -65,7 +66,7 @@ def options_from_recipe(recipe: Recipe, arch: str = "rnatracker", encoding: str 
     """Split a resolved :class:`~rnatracker_cli.presets.Recipe` into model and fit options."""
     model = ModelOptions(arch=arch, encoding=encoding, mode=recipe.mode, max_len=max_len,
                          length_feature=recipe.length_feature, length_prior=recipe.length_prior,
-                         batch_norm=recipe.batch_norm)
+                         batch_norm=recipe.batch_norm, sum_pooling=recipe.sum_pooling)
     fit_options = FitOptions(epochs=recipe.epochs, batch_size=recipe.batch_size, batch_nt=recipe.batch_nt, lr=recipe.lr,
                              patience=recipe.patience, seed=seed, clip_norm=recipe.clip_norm, bf16=bf16, ema=recipe.ema,
                              warmup=recipe.warmup, min_epochs=recipe.min_epochs,
@@ -231,7 +232,8 @@ def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_optio
                                     mode=model_options.mode, max_len=model_options.max_len,
                                     length_feature=model_options.length_feature,
                                     length_prior=model_options.length_prior,
-                                    batch_norm=model_options.batch_norm)
+                                    batch_norm=model_options.batch_norm,
+                                    sum_pooling=model_options.sum_pooling)
         encoding = get_encoding(config["encoding"])
         check_input_width(config["mode"], config["max_len"], build_model(config).min_length)
         if len(cache) < 2:

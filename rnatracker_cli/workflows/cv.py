@@ -75,6 +75,7 @@ class CVOptions:
     length_feature: bool = False
     length_prior: bool = True
     batch_norm: bool = True
+    sum_pooling: bool = False
     val_fraction: float = DEFAULT_VAL_FRACTION
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -160,7 +161,7 @@ def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
             raise RNATrackerError(f"{out} holds a CV run on this cache as it was folded before (its structure "
                                   "has changed since: folded again?); use another --out")
         # Options added later, with the value that reproduces the runs made before them.
-        old = {"clip_norm": 0.0, "length_prior": False, "batch_norm": False, "ema": 0.0, "warmup": 0, "min_epochs": 0, "mutation_rate": 0.0,
+        old = {"clip_norm": 0.0, "length_prior": False, "batch_norm": False, "sum_pooling": False, "ema": 0.0, "warmup": 0, "min_epochs": 0, "mutation_rate": 0.0,
                "init": None,
                "init_sha256": None, "fine_tune": None, "replicates": 1, **have.get("options", {})}
         new = wanted["options"]
@@ -327,7 +328,8 @@ def _load(cache_path: str | os.PathLike, out: Path, options: CVOptions, fold: in
             config = default_config(m, len(cache.fractions),
                                     encoding="seq" if m in SEQUENCE_FEATURE_ARCHS else options.encoding,
                                     mode=options.mode, max_len=options.max_len, length_feature=options.length_feature,
-                                    length_prior=options.length_prior, batch_norm=options.batch_norm)
+                                    length_prior=options.length_prior, batch_norm=options.batch_norm,
+                                    sum_pooling=options.sum_pooling)
             check_input_width(config["mode"], config["max_len"], build_model(config).min_length)
             configs[m], provenance[m] = data_metadata(cache, config)
         encodings = {c["encoding"]: get_encoding(c["encoding"]) for c in configs.values()}
