@@ -26,7 +26,7 @@ class Recipe:
     length_feature: bool = False
     length_prior: bool = True
     batch_norm: bool = True
-    sum_pooling: bool = False
+    sum_pooling: bool = True
     lr: float | None = None
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE

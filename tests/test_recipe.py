@@ -44,7 +44,7 @@ def _length_set(n: int = 80, seed: int = 0, informative_sequence: bool = False) 
 def test_presets_resolve_and_explicit_options_win():
     assert PRESETS == ("default", "paper")
     default = resolve_recipe("default")
-    assert default.length_prior and default.batch_norm and default.ema == 0.99 and default.clip_norm == 1.0
+    assert default.length_prior and default.batch_norm and default.sum_pooling and default.ema == 0.99 and default.clip_norm == 1.0
     assert default.min_epochs == 10
     paper = resolve_recipe("paper")
     assert (paper.length_prior, paper.batch_norm, paper.sum_pooling, paper.length_feature, paper.clip_norm, paper.ema,
@@ -75,11 +75,11 @@ def test_paper_preset_reaches_the_checkpoint(runner, tmp_path):
     res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "nobn"), "--epochs", "1", "-q", "--no-batch-norm"])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "nobn" / "config.json").read_text())["model"]["batch_norm"] is False
-    assert model["sum_pooling"] is False and config["model"]["sum_pooling"] is False
-    res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "sum"), "--epochs", "1", "-q", "--sum-pooling"])
+    assert model["sum_pooling"] is True and config["model"]["sum_pooling"] is False
+    res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "nosum"), "--epochs", "1", "-q", "--no-sum-pooling"])
     assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "sum" / "config.json").read_text())["model"]["sum_pooling"] is True
-    res = runner.invoke(app, ["predict", "--model", str(tmp_path / "sum"), "-"], input=">x\n" + "ACGU" * 40 + "\n")
+    assert json.loads((tmp_path / "nosum" / "config.json").read_text())["model"]["sum_pooling"] is False
+    res = runner.invoke(app, ["predict", "--model", str(tmp_path / "d"), "-"], input=">x\n" + "ACGU" * 40 + "\n")
     assert res.exit_code == 0 and res.stdout.splitlines()[1].startswith("x\t160\t"), res.output
     for bad, message in ((["--preset", "fast"], "unknown preset 'fast'"), (["--replicates", "0"], "--replicates must be at least 1"),
                          (["--ema", "1.5"], "--ema must be in [0, 1)"), (["--threads", "0"], "--threads must be at least 1")):

@@ -61,7 +61,7 @@ SumPooling = Annotated[
     Optional[bool],
     typer.Option("--sum-pooling/--no-sum-pooling",
                  help="CNN models: also pool the LSTM outputs by their sum (per 100 steps), which counts "
-                      "elements whatever the length (not in the paper). [preset: off]"),
+                      "elements whatever the length (not in the paper). [default preset: on]"),
 ]
 Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Maximum number of epochs. [preset: 100]")]
 BatchSize = Annotated[

@@ -75,7 +75,7 @@ class CVOptions:
     length_feature: bool = False
     length_prior: bool = True
     batch_norm: bool = True
-    sum_pooling: bool = False
+    sum_pooling: bool = True
     val_fraction: float = DEFAULT_VAL_FRACTION
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
