@@ -99,7 +99,7 @@ def test_cv_and_train_checkpoints_record_the_same_metadata(tmp_path):
     assert part.training["max_length"] == 500 and part.config["truncate_5p"] == 500
     with Cache(path) as cache:
         config, provenance = ckpt.data_metadata(cache, default_config("nolstm", 2, encoding="seq+struct", length_prior=True,
-                                                              batch_norm=True))
+                                                              batch_norm=True, sum_pooling=True))
     assert {k: part.training[k] for k in provenance} == provenance and part.config == config
     fold = part.fold_function()
     assert fold.keywords == {"window": 80, "span": 40}
