@@ -24,13 +24,13 @@ import numpy as np
 import pandas as pd
 
 from rnatracker_cli.alphabet import encode
-from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT, check_transcript_length
+from rnatracker_cli.defaults import (
+    DEFAULT_MASK, DEFAULT_MAX_TRANSCRIPT_NT, DEFAULT_MIN_KL, DEFAULT_MIN_SUPPORT, DEFAULT_REPEATS, DEFAULT_STRIDE,
+    DEFAULT_WINDOW, check_transcript_length,
+)
 from rnatracker_cli.errors import InputError
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.interpret.scan import ScanOptions, ScanSummary, TranscriptScanner, collect_regions
-from rnatracker_cli.interpret.zipcodes import (
-    DEFAULT_MASK, DEFAULT_MIN_KL, DEFAULT_MIN_SUPPORT, DEFAULT_REPEATS, DEFAULT_STRIDE, DEFAULT_WINDOW,
-)
 from rnatracker_cli.io.bed import BED_COLUMNS, ZipcodeRecord, format_bed6
 from rnatracker_cli.io.fasta import FastaRecord
 from rnatracker_cli.io.writers import predict_columns

@@ -44,7 +44,7 @@ DEFAULT_MIN_KL = 0.0075
 #: averaged), every 10 nt — as many masked copies as the paper's zero mask at stride 1, and on
 #: the simulated recovery benchmark the same recall with fewer false calls: a zero block puts a
 #: full-length network far outside its training inputs, most visibly at transcript ends
-#: (docs/zipcodes.md, "Masks"). ``--preset paper``: zero mask, stride 1.
+#: (docs/zipcodes.md, "Masks and presets"). ``--preset paper``: zero mask, stride 1.
 DEFAULT_MASK = "random"
 DEFAULT_STRIDE = 10
 DEFAULT_REPEATS = 10

@@ -69,7 +69,7 @@ def resolve_recipe(preset: str, **given: Any) -> Recipe:
 
 #: Zipcode-scan settings per preset. The default differs from the paper in the mask (random
 #: bases, 10 per window, averaged, every 10 nt: as many masked copies as zero masks at stride 1)
-#: and ``min_support`` 10; docs/zipcodes.md ("Masks", "Regions") has the measurements.
+#: and ``min_support`` 10; docs/zipcodes.md ("Masks and presets", "Regions") has the measurements.
 SCAN_PRESETS: dict[str, dict[str, Any]] = {
     "default": {"mask": DEFAULT_MASK, "stride": DEFAULT_STRIDE, "repeats": DEFAULT_REPEATS,
                 "min_support": DEFAULT_MIN_SUPPORT},

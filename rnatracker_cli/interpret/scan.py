@@ -14,17 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rnatracker_cli.defaults import DEFAULT_MAX_TRANSCRIPT_NT
+from rnatracker_cli.defaults import (
+    DEFAULT_MASK, DEFAULT_MAX_TRANSCRIPT_NT, DEFAULT_MIN_KL, DEFAULT_MIN_SUPPORT, DEFAULT_REPEATS, DEFAULT_STRIDE,
+    DEFAULT_WINDOW,
+)
 from rnatracker_cli.encoding import check_input_width, check_transcript_length
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.interpret.perturb import MaskSpec, transcript_key
 from rnatracker_cli.interpret.zipcodes import (
-    DEFAULT_MIN_KL,
-    DEFAULT_MASK,
-    DEFAULT_MIN_SUPPORT,
-    DEFAULT_REPEATS,
-    DEFAULT_STRIDE,
-    DEFAULT_WINDOW,
     SCORE_CAP_FACTOR,
     ScanSettings,
     bed_score,

@@ -30,14 +30,7 @@ import torch
 from scipy.ndimage import maximum_filter1d
 from torch import nn
 
-from rnatracker_cli.defaults import (  # noqa: F401  (re-exported: the scan's defaults live with the others)
-    DEFAULT_MASK,
-    DEFAULT_MIN_KL,
-    DEFAULT_MIN_SUPPORT,
-    DEFAULT_REPEATS,
-    DEFAULT_STRIDE,
-    DEFAULT_WINDOW,
-)
+from rnatracker_cli.defaults import DEFAULT_MIN_KL, DEFAULT_MIN_SUPPORT, DEFAULT_WINDOW
 from rnatracker_cli.encoding import get_encoding
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.interpret.fastscan import FastScanner, supports_fast_path
