@@ -37,6 +37,13 @@ DEFAULT_MIN_EPOCHS = 10
 #: Probability that a training base is redrawn at random, anew every batch (0 = off; not in
 #: the paper): substitution augmentation (docs/model.md, "Mutation augmentation").
 DEFAULT_MUTATION_RATE = 0.0
+#: Training loss (validation, early stopping and every reported loss stay KL): ``kl`` = KL(p‖q),
+#: the paper's; ``clr`` = half the mean squared error between centred log fractions (targets
+#: floored at :data:`CLR_FLOOR`), which weighs a fraction pushed down as much as one pushed up
+#: (docs/model.md, "Loss").
+LOSSES = ("kl", "clr")
+DEFAULT_LOSS = "kl"
+CLR_FLOOR = 1e-3
 #: Zipcode scan (`scan-zipcodes`): masked window length (nt) and the KL a window must exceed.
 DEFAULT_WINDOW = 100
 DEFAULT_MIN_KL = 0.0075

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from rnatracker_cli.cli.app import app
+from rnatracker_cli.defaults import CLR_FLOOR
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.io.cache import write_cache
@@ -48,7 +49,7 @@ def test_presets_resolve_and_explicit_options_win():
     assert default.min_epochs == 10
     paper = resolve_recipe("paper")
     assert (paper.length_prior, paper.batch_norm, paper.sum_pooling, paper.length_feature, paper.clip_norm, paper.ema,
-            paper.warmup, paper.min_epochs, paper.mutation_rate) == (False, False, False, False, 0.0, 0.0, 0, 0, 0.0)
+            paper.warmup, paper.min_epochs, paper.mutation_rate, paper.loss) == (False, False, False, False, 0.0, 0.0, 0, 0, 0.0, "kl")
     assert paper.lr == 1e-4 and paper.batch_size == 1 and paper.patience == 10 and paper.mode == "full"
     fixed = resolve_recipe("paper", mode="fixed")
     assert fixed.lr == 1e-3 and fixed.batch_size == Recipe().batch_size
@@ -225,6 +226,48 @@ def test_mutation_rate_is_validated_recorded_and_changes_training(runner, tmp_pa
         assert json.loads((out / "config.json").read_text())["training"]["mutation_rate"] == float(rate)
         weights[rate] = ckpt.load_model(out).model.state_dict()
     assert not all(torch.equal(weights["0"][k], weights["0.1"][k]) for k in weights["0"])
+
+
+def test_loss_is_validated_recorded_and_changes_training(runner, tmp_path):
+    cache = _tiny_cache(tmp_path)
+    res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "bad"), "--loss", "mse", "-q"])
+    assert res.exit_code == 1 and res.output.strip().splitlines() == [
+        "error: unknown --loss 'mse' (expected one of kl, clr)"], res.output
+    assert not (tmp_path / "bad").exists()
+    weights = {}
+    for loss in ("kl", "clr"):
+        out = tmp_path / loss
+        res = runner.invoke(app, ["train", str(cache), "-o", str(out), "--epochs", "2", "--loss", loss, "-q"])
+        assert res.exit_code == 0, res.output
+        assert json.loads((out / "config.json").read_text())["training"]["loss"] == loss
+        weights[loss] = ckpt.load_model(out).model.state_dict()
+    assert not all(torch.equal(weights["kl"][k], weights["clr"][k]) for k in weights["kl"])
+
+
+def test_clr_loss_values_and_symmetry():
+    from rnatracker_cli.training.metrics import clr_rows, kl_rows, loss_rows
+
+    p = torch.tensor([[0.25, 0.25, 0.25, 0.25], [0.5, 0.5, 0.0, 0.0]])
+    # Zero when the prediction equals the target (targets floored at CLR_FLOOR on both sides).
+    assert torch.allclose(clr_rows(torch.log(p.clamp_min(CLR_FLOOR)), p), torch.zeros(2), atol=1e-6)
+    # Hand value: target uniform, prediction logits (1, 0, 0, 0): centred log q = (0.75, -0.25, -0.25, -0.25).
+    log_q = torch.log_softmax(torch.tensor([[1.0, 0.0, 0.0, 0.0]]), dim=1)
+    assert clr_rows(log_q, p[:1]).item() == pytest.approx(0.5 * (0.75**2 + 3 * 0.25**2) / 4)
+    # Invariant to a constant added to every logit; KL's scale for small changes around uniform.
+    logits = torch.tensor([[0.05, -0.02, 0.01, -0.04]])
+    assert clr_rows(torch.log_softmax(logits + 3.0, 1), p[:1]).item() == pytest.approx(
+        clr_rows(torch.log_softmax(logits, 1), p[:1]).item(), rel=1e-5)
+    assert clr_rows(torch.log_softmax(logits, 1), p[:1]).item() == pytest.approx(
+        kl_rows(torch.log_softmax(logits, 1), p[:1]).item(), rel=0.05)
+    # A fraction pushed down by a logit step costs what the same step up costs (KL: about half).
+    base = torch.zeros(1, 4)
+    up, down = base.clone(), base.clone()
+    up[0, 0], down[0, 0] = 1.5, -1.5
+    target_up, target_down = torch.softmax(up, 1), torch.softmax(down, 1)
+    log_uniform = torch.log_softmax(base, 1)
+    assert clr_rows(log_uniform, target_up).item() == pytest.approx(clr_rows(log_uniform, target_down).item(), rel=1e-5)
+    assert kl_rows(log_uniform, target_down).item() < 0.7 * kl_rows(log_uniform, target_up).item()
+    assert torch.equal(loss_rows("kl", log_q, p[:1]), kl_rows(log_q, p[:1]))
 
 
 def test_replicates_make_one_ensemble_checkpoint(runner, tmp_path):

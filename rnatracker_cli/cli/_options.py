@@ -92,6 +92,12 @@ MutationRate = Annotated[
     typer.Option("--mutation-rate", help="Redraw each training base at random with this probability, anew every batch "
                  "(substitution augmentation; 0 = off). [default preset: 0]"),
 ]
+Loss = Annotated[
+    Optional[str],
+    typer.Option("--loss", help="Training loss: kl (KL divergence, the paper's) or clr (squared error of centred log "
+                 "fractions: a fraction pushed down weighs as much as one pushed up). Validation always uses KL. "
+                 "[default preset: kl]"),
+]
 Threads = Annotated[
     Optional[int],
     typer.Option("--threads", help="CPU threads for PyTorch (default 1: measured fastest per job on shared cores; docs/model.md)."),

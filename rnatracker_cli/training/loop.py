@@ -1,4 +1,5 @@
-"""The fit loop: KL(p‖q) loss, NAdam, per-epoch validation, early stopping on validation loss.
+"""The fit loop: KL(p‖q) loss (or ``--loss clr``), NAdam, per-epoch validation (KL), early stopping on
+validation loss.
 
 Steps of :func:`fit`: prepare the model (feature statistics; the length prior of
 ``length_prior`` models), then per epoch: one pass over length-bucketed batches (linear
@@ -13,7 +14,7 @@ shuffled chunks of ``batch_size`` in mode ``fixed``; length buckets capped at ``
 padded nucleotides and ``batch_size`` rows in mode ``full``, re-drawn each epoch from a
 seeded generator. The best epoch's weights (lowest validation loss) are restored at the end.
 
-Loss of a batch = its summed per-transcript KL divided by the epoch's mean batch size. With
+Loss of a batch = its summed per-transcript loss divided by the epoch's mean batch size. With
 equal batches (fixed mode) this is the batch mean; with length buckets, whose sizes differ
 ~20-fold (a few long transcripts or many short ones), it keeps every transcript's weight
 equal. A plain batch mean would weigh a transcript in a batch of 8 long ones 20× more than
@@ -36,14 +37,14 @@ from torch import nn
 
 from rnatracker_cli.defaults import (
     DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EMA, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_LR_BY_ARCH,
-    DEFAULT_MIN_EPOCHS, DEFAULT_MUTATION_RATE, DEFAULT_PATIENCE, DEFAULT_WARMUP,
+    DEFAULT_LOSS, DEFAULT_MIN_EPOCHS, DEFAULT_MUTATION_RATE, DEFAULT_PATIENCE, DEFAULT_WARMUP, LOSSES,
 )
 from rnatracker_cli.encoding import get_encoding, make_batch, plan_batches
 from rnatracker_cli.metrics import kl_divergence, pearson
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.training.data import TrainingSet, mutate_sequences
-from rnatracker_cli.training.metrics import kl_rows
+from rnatracker_cli.training.metrics import loss_rows
 from rnatracker_cli.utils.device import bf16_supported
 
 
@@ -55,7 +56,8 @@ class FitOptions:
     ``ema=0`` disables weight averaging (else the per-step decay of the moving average);
     ``warmup`` epochs of linear learning-rate warm-up (0 = off); early stopping never
     stops before ``min_epochs``; ``mutation_rate``: each training base is redrawn at random
-    with this probability, anew every batch (:func:`mutate_sequences`; 0 = off)."""
+    with this probability, anew every batch (:func:`mutate_sequences`; 0 = off); ``loss``: the
+    training loss (:data:`~rnatracker_cli.defaults.LOSSES`; validation always uses KL)."""
 
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -69,6 +71,7 @@ class FitOptions:
     warmup: int = DEFAULT_WARMUP
     min_epochs: int = DEFAULT_MIN_EPOCHS
     mutation_rate: float = DEFAULT_MUTATION_RATE
+    loss: str = DEFAULT_LOSS
     shrink: bool = True
     #: Refit only the output head (prior + dense layer) by maximum likelihood, no gradient
     #: steps: ``--fine-tune head`` (:mod:`rnatracker_cli.training.head`).
@@ -91,6 +94,8 @@ class FitOptions:
             raise RNATrackerError("--warmup and --min-epochs must be >= 0")
         if not 0.0 <= self.mutation_rate <= 0.5:
             raise RNATrackerError("--mutation-rate must be in [0, 0.5] (0 = no mutations)")
+        if self.loss not in LOSSES:
+            raise RNATrackerError(f"unknown --loss {self.loss!r} (expected one of {', '.join(LOSSES)})")
 
     def learning_rate(self, config: dict) -> float:
         """The learning rate used for ``config`` (see the class docstring)."""
@@ -202,9 +207,9 @@ class _WeightAverage:
 def _train_epoch(model: nn.Module, config: dict, train: TrainingSet, options: FitOptions, optimizer, lr: float,
                  epoch: int, rng: np.random.Generator, average: _WeightAverage, device,
                  on_batch: Callable[[int, int], None] | None) -> float:
-    """One pass over the training split; returns the mean per-transcript KL.
+    """One pass over the training split; returns the mean per-transcript training loss.
 
-    Loss of a batch = its summed KL / the epoch's mean batch size (every transcript weighs the
+    Loss of a batch = its summed per-transcript loss / the epoch's mean batch size (every transcript weighs the
     same, whatever the size of its length bucket; see the module docstring).
     """
     mode, max_len = config["mode"], config.get("max_len")
@@ -228,14 +233,14 @@ def _train_epoch(model: nn.Module, config: dict, train: TrainingSet, options: Fi
         x = encoding.tensors(batch, device)
         with autocast():
             log_q = model(x, torch.from_numpy(batch.lengths).to(device), torch.from_numpy(batch.nt_lengths).to(device))
-        kl_sum = kl_rows(log_q.float(), targets[idx].to(device)).sum()
+        loss_sum = loss_rows(options.loss, log_q.float(), targets[idx].to(device)).sum()
         optimizer.zero_grad(set_to_none=True)
-        (kl_sum / mean_rows).backward()
+        (loss_sum / mean_rows).backward()
         if options.clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), options.clip_norm)
         optimizer.step()
         average.update(model)
-        total += float(kl_sum.detach())
+        total += float(loss_sum.detach())
         if on_batch is not None:
             on_batch(step, len(plan))
     loss = total / len(train)

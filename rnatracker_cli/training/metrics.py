@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from rnatracker_cli.defaults import CLR_FLOOR
+
 
 def kl_rows(log_q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """KL(p‖q) = Σ_f p log(p / q) per row (0·log 0 = 0): float32 (batch,).
@@ -11,3 +13,22 @@ def kl_rows(log_q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     log_q: float32 (batch, F) predicted log-probabilities; p: float32 (batch, F) targets.
     """
     return (torch.xlogy(p, p) - p * log_q).sum(dim=1)
+
+
+def clr_rows(log_q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """½ · mean_f (clr(q)_f − clr(p)_f)² per row: float32 (batch,).
+
+    clr(x) = log x − mean_f log x (centred log-ratio); the targets are floored at
+    :data:`~rnatracker_cli.defaults.CLR_FLOOR` first (a fraction of 0 has no logarithm). The
+    ½ puts it on KL's scale: for small changes around uniform fractions, KL ≈ this.
+    Unlike KL, which weighs each fraction by its target, a fraction pushed from 0.25 down to
+    0.07 counts as much as one pushed up to 0.6 (same change of logit).
+    """
+    log_p = torch.log(p.clamp_min(CLR_FLOOR))
+    diff = (log_q - log_q.mean(dim=1, keepdim=True)) - (log_p - log_p.mean(dim=1, keepdim=True))
+    return 0.5 * (diff * diff).mean(dim=1)
+
+
+def loss_rows(name: str, log_q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """The training loss ``name`` (one of :data:`~rnatracker_cli.defaults.LOSSES`) per row."""
+    return clr_rows(log_q, p) if name == "clr" else kl_rows(log_q, p)
