@@ -244,6 +244,20 @@ def test_loss_is_validated_recorded_and_changes_training(runner, tmp_path):
     assert not all(torch.equal(weights["kl"][k], weights["clr"][k]) for k in weights["kl"])
 
 
+def test_clr_loss_is_refused_on_label_targets(runner, tmp_path):
+    rng = np.random.default_rng(5)
+    seqs = [rng.integers(0, 4, int(n)).astype(np.uint8) for n in rng.integers(60, 300, 12)]
+    labels = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 12)]
+    cache = write_cache(tmp_path / "labels.h5", ids=[f"t{i}" for i in range(12)], sequences=seqs, targets=labels,
+                        fractions=["cytosol", "nucleus"])
+    message = (f"error: --loss clr needs measured fractions, but 12 of the 12 targets in {cache} are 0/1 labels; "
+               "use --loss kl (cross-entropy on labels)")
+    for cmd in (["train", str(cache), "-o", str(tmp_path / "t")], ["cv", str(cache), "--out", str(tmp_path / "c"), "--folds", "2"]):
+        res = runner.invoke(app, [*cmd, "--loss", "clr", "-q"])
+        assert res.exit_code == 1 and res.output.strip() == message, res.output
+    assert not (tmp_path / "t").exists() and not (tmp_path / "c").exists()
+
+
 def test_clr_loss_values_and_symmetry():
     from rnatracker_cli.training.metrics import clr_rows, kl_rows, loss_rows
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from rnatracker_cli.defaults import CLR_FLOOR
+from rnatracker_cli.errors import RNATrackerError
 
 
 def kl_rows(log_q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -32,3 +34,15 @@ def clr_rows(log_q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 def loss_rows(name: str, log_q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """The training loss ``name`` (one of :data:`~rnatracker_cli.defaults.LOSSES`) per row."""
     return clr_rows(log_q, p) if name == "clr" else kl_rows(log_q, p)
+
+
+def check_loss_targets(loss: str, targets: np.ndarray, source: str) -> None:
+    """Refuse ``--loss clr`` on labels: when most targets are one-hot (a class per transcript,
+    as in the lncATLAS and Halo-seq caches) the centred log of a 0/1 target is ±log(1/floor) and
+    the loss would fit those extremes; KL on labels is the cross-entropy."""
+    if loss != "clr" or len(targets) == 0:
+        return
+    labels = int((np.asarray(targets).max(axis=1) >= 0.999).sum())
+    if labels * 2 >= len(targets):
+        raise RNATrackerError(f"--loss clr needs measured fractions, but {labels:,} of the {len(targets):,} targets in "
+                              f"{source} are 0/1 labels; use --loss kl (cross-entropy on labels)")

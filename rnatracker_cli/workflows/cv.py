@@ -50,6 +50,7 @@ from rnatracker_cli.model.registry import ARCHITECTURES, SEQUENCE_FEATURE_ARCHS
 from rnatracker_cli.model.checkpoint import data_metadata, save_checkpoint
 from rnatracker_cli.training.data import load_training_set, split_validation
 from rnatracker_cli.training.loop import FitOptions, fit
+from rnatracker_cli.training.metrics import check_loss_targets
 from rnatracker_cli.training.warmstart import InitWeights, load_init
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.utils.device import resolve_device
@@ -336,6 +337,7 @@ def _load(cache_path: str | os.PathLike, out: Path, options: CVOptions, fold: in
             check_input_width(config["mode"], config["max_len"], build_model(config).min_length)
             configs[m], provenance[m] = data_metadata(cache, config)
         encodings = {c["encoding"]: get_encoding(c["encoding"]) for c in configs.values()}
+        check_loss_targets(options.loss, np.asarray(cache.targets), str(cache.path))
         _open_run(out, cache, options)
         return _CVData(
             configs=configs, provenance=provenance, folds=_folds(out, cache, options), fractions=list(cache.fractions),
