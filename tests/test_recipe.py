@@ -325,10 +325,10 @@ def test_every_transcript_weighs_the_same_whatever_its_batch(monkeypatch):
     data = TrainingSet(np.array([f"t{i}" for i in range(len(seqs))], dtype=object), seqs, None,
                        np.array(lengths, dtype=np.int64), rng.dirichlet([1, 1], len(seqs)).astype(np.float32))
     seen = []  # (per-row KL, loss passed to backward)
-    real_kl_rows = loop.kl_rows
+    real_loss_rows = loop.loss_rows
 
-    def spy_kl_rows(log_q, p):
-        rows = real_kl_rows(log_q, p)
+    def spy_loss_rows(name, log_q, p):
+        rows = real_loss_rows(name, log_q, p)
         seen.append([rows.detach().clone(), None])
         return rows
 
@@ -338,7 +338,7 @@ def test_every_transcript_weighs_the_same_whatever_its_batch(monkeypatch):
         seen[-1][1] = float(self.detach())
         return real_backward(self, *args, **kwargs)
 
-    monkeypatch.setattr(loop, "kl_rows", spy_kl_rows)
+    monkeypatch.setattr(loop, "loss_rows", spy_loss_rows)
     monkeypatch.setattr(torch.Tensor, "backward", spy_backward)
     config = default_config("kmer-nn", 2)
     fit(build_model(config), config, data, None, FitOptions(epochs=1, batch_nt=4_000, seed=0, ema=0.0, warmup=0),
