@@ -46,7 +46,7 @@ def test_presets_resolve_and_explicit_options_win():
     assert PRESETS == ("default", "paper")
     default = resolve_recipe("default")
     assert default.length_prior and default.batch_norm and default.sum_pooling and default.ema == 0.99 and default.clip_norm == 1.0
-    assert default.min_epochs == 10
+    assert default.min_epochs == 10 and default.loss == "auto"
     paper = resolve_recipe("paper")
     assert (paper.length_prior, paper.batch_norm, paper.sum_pooling, paper.length_feature, paper.clip_norm, paper.ema,
             paper.warmup, paper.min_epochs, paper.mutation_rate, paper.loss) == (False, False, False, False, 0.0, 0.0, 0, 0, 0.0, "kl")
@@ -232,7 +232,7 @@ def test_loss_is_validated_recorded_and_changes_training(runner, tmp_path):
     cache = _tiny_cache(tmp_path)
     res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "bad"), "--loss", "mse", "-q"])
     assert res.exit_code == 1 and res.output.strip().splitlines() == [
-        "error: unknown --loss 'mse' (expected one of kl, clr)"], res.output
+        "error: unknown --loss 'mse' (expected one of auto, kl, clr)"], res.output
     assert not (tmp_path / "bad").exists()
     weights = {}
     for loss in ("kl", "clr"):
@@ -256,6 +256,25 @@ def test_clr_loss_is_refused_on_label_targets(runner, tmp_path):
         res = runner.invoke(app, [*cmd, "--loss", "clr", "-q"])
         assert res.exit_code == 1 and res.output.strip() == message, res.output
     assert not (tmp_path / "t").exists() and not (tmp_path / "c").exists()
+    # The default (auto) trains these labels with KL, and records it.
+    res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "t"), "--epochs", "1", "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "t" / "config.json").read_text())["training"]["loss"] == "kl"
+
+
+def test_auto_loss_is_clr_on_fractions_and_recorded(runner, tmp_path):
+    cache = _tiny_cache(tmp_path)  # Dirichlet fractions, no 0/1 labels
+    res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "auto"), "--epochs", "2", "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "auto" / "config.json").read_text())["training"]["loss"] == "clr"
+    res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "clr"), "--epochs", "2", "--loss", "clr", "-q"])
+    assert res.exit_code == 0, res.output
+    a, b = ckpt.load_model(tmp_path / "auto").model.state_dict(), ckpt.load_model(tmp_path / "clr").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # auto on fractions is clr exactly
+    res = runner.invoke(app, ["cv", str(cache), "--out", str(tmp_path / "cv"), "--folds", "2", "--fold", "1",
+                              "--models", "kmer-nn", "--epochs", "1", "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "cv" / "config.json").read_text())["options"]["loss"] == "clr"
 
 
 def test_clr_loss_values_and_symmetry():

@@ -29,7 +29,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ from rnatracker_cli.metrics import kl_divergence, pearson
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.training.data import TrainingSet, mutate_sequences
-from rnatracker_cli.training.metrics import loss_rows
+from rnatracker_cli.training.metrics import loss_rows, resolve_loss
 from rnatracker_cli.utils.device import bf16_supported
 
 
@@ -57,7 +57,9 @@ class FitOptions:
     ``warmup`` epochs of linear learning-rate warm-up (0 = off); early stopping never
     stops before ``min_epochs``; ``mutation_rate``: each training base is redrawn at random
     with this probability, anew every batch (:func:`mutate_sequences`; 0 = off); ``loss``: the
-    training loss (:data:`~rnatracker_cli.defaults.LOSSES`; validation always uses KL)."""
+    training loss (:data:`~rnatracker_cli.defaults.LOSSES`; ``auto`` is resolved from the
+    training targets by :func:`~rnatracker_cli.training.metrics.resolve_loss`; validation always
+    uses KL)."""
 
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -290,6 +292,8 @@ def fit(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | N
     options.check()
     if len(train) == 0:
         raise RNATrackerError("no training transcripts")
+    if options.loss == "auto":
+        options = replace(options, loss=resolve_loss(options.loss, train.targets, "the training set"))
     if hasattr(model, "fit_direct"):  # models fitted in one call (kmer-gbm): no epochs
         return _fit_direct(model, config, train, val, options, device, on_epoch)
     if options.head_only:  # --fine-tune head: the trunk stays as it is

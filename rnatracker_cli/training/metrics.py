@@ -36,13 +36,20 @@ def loss_rows(name: str, log_q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     return clr_rows(log_q, p) if name == "clr" else kl_rows(log_q, p)
 
 
-def check_loss_targets(loss: str, targets: np.ndarray, source: str) -> None:
-    """Refuse ``--loss clr`` on labels: when most targets are one-hot (a class per transcript,
-    as in the lncATLAS and Halo-seq caches) the centred log of a 0/1 target is ±log(1/floor) and
-    the loss would fit those extremes; KL on labels is the cross-entropy."""
-    if loss != "clr" or len(targets) == 0:
-        return
-    labels = int((np.asarray(targets).max(axis=1) >= 0.999).sum())
-    if labels * 2 >= len(targets):
+def resolve_loss(loss: str, targets: np.ndarray, source: str) -> str:
+    """The loss to train with: ``kl`` or ``clr``. ``auto`` picks ``kl`` when at least half the
+    targets are one-hot 0/1 labels (a class per transcript, as in the lncATLAS and Halo-seq
+    caches; KL on labels is the cross-entropy) and ``clr`` on measured fractions. An explicit
+    ``clr`` on such labels is refused: the centred log of a 0/1 target is ±log(1/floor) and the
+    loss would fit those extremes."""
+    if loss not in ("auto", "clr"):
+        return loss
+    targets = np.asarray(targets)
+    labels = int((targets.max(axis=1) >= 0.999).sum()) if len(targets) else 0
+    is_labels = labels * 2 >= len(targets)
+    if loss == "auto":
+        return "kl" if is_labels else "clr"
+    if is_labels:
         raise RNATrackerError(f"--loss clr needs measured fractions, but {labels:,} of the {len(targets):,} targets in "
                               f"{source} are 0/1 labels; use --loss kl (cross-entropy on labels)")
+    return loss

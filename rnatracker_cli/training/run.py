@@ -39,7 +39,7 @@ from rnatracker_cli.model.ensemble import Ensemble
 from rnatracker_cli.presets import Recipe
 from rnatracker_cli.training.data import load_training_set, split_validation
 from rnatracker_cli.training.loop import EpochRecord, FitOptions, FitResult, fit
-from rnatracker_cli.training.metrics import check_loss_targets
+from rnatracker_cli.training.metrics import resolve_loss
 from rnatracker_cli.training.warmstart import InitWeights
 from rnatracker_cli.utils.device import resolve_device
 from rnatracker_cli.utils.seed import seed_everything
@@ -239,7 +239,7 @@ def train_run(cache_path: str | os.PathLike, out: str | os.PathLike, model_optio
         check_input_width(config["mode"], config["max_len"], build_model(config).min_length)
         if len(cache) < 2:
             raise RNATrackerError(f"{cache.path} holds {len(cache)} transcript(s); training needs at least 2")
-        check_loss_targets(fit_options.loss, np.asarray(cache.targets), str(cache.path))
+        fit_options = replace(fit_options, loss=resolve_loss(fit_options.loss, np.asarray(cache.targets), str(cache.path)))
         check_run_dir(out, force)  # fail before reading the data
         data = load_training_set(cache, encoding)
         splits = [split_validation(len(cache), val_fraction, fit_options.seed + r, cache.groups) for r in range(replicates)]

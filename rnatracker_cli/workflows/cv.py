@@ -50,7 +50,7 @@ from rnatracker_cli.model.registry import ARCHITECTURES, SEQUENCE_FEATURE_ARCHS
 from rnatracker_cli.model.checkpoint import data_metadata, save_checkpoint
 from rnatracker_cli.training.data import load_training_set, split_validation
 from rnatracker_cli.training.loop import FitOptions, fit
-from rnatracker_cli.training.metrics import check_loss_targets
+from rnatracker_cli.training.metrics import resolve_loss
 from rnatracker_cli.training.warmstart import InitWeights, load_init
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.utils.device import resolve_device
@@ -263,6 +263,8 @@ class _CVData:
     ids: list[str]
     targets: np.ndarray
     init: InitWeights | None = None
+    #: The training loss, ``--loss auto`` resolved from the cache's targets.
+    loss: str = "kl"
 
 
 def run_cv(
@@ -337,12 +339,14 @@ def _load(cache_path: str | os.PathLike, out: Path, options: CVOptions, fold: in
             check_input_width(config["mode"], config["max_len"], build_model(config).min_length)
             configs[m], provenance[m] = data_metadata(cache, config)
         encodings = {c["encoding"]: get_encoding(c["encoding"]) for c in configs.values()}
-        check_loss_targets(options.loss, np.asarray(cache.targets), str(cache.path))
-        _open_run(out, cache, options)
+        loss = resolve_loss(options.loss, np.asarray(cache.targets), str(cache.path))
+        # The run records the loss it trains with, so a run made before --loss (KL) resumes
+        # under the default (auto) on label caches, where auto is KL.
+        _open_run(out, cache, replace(options, loss=loss))
         return _CVData(
             configs=configs, provenance=provenance, folds=_folds(out, cache, options), fractions=list(cache.fractions),
             groups=cache.groups, data={name: load_training_set(cache, e) for name, e in encodings.items()},
-            ids=list(cache.ids), targets=np.asarray(cache.targets, dtype=np.float64), init=init,
+            ids=list(cache.ids), targets=np.asarray(cache.targets, dtype=np.float64), init=init, loss=loss,
         )
 
 
@@ -368,7 +372,7 @@ def _run_part(out: Path, setup: _CVData, options: CVOptions, model_name: str, k:
         fit_options = FitOptions(epochs=options.epochs, batch_size=options.batch_size, batch_nt=options.batch_nt,
                                  lr=options.lr, patience=options.patience, seed=member_seed, clip_norm=options.clip_norm,
                                  ema=options.ema, warmup=options.warmup, min_epochs=options.min_epochs,
-                                 mutation_rate=options.mutation_rate, loss=options.loss, head_only=fine_tune_head)
+                                 mutation_rate=options.mutation_rate, loss=setup.loss, head_only=fine_tune_head)
         seed_everything(member_seed)
         model = build_model(config)
         if setup.init is not None and model_name == setup.init.arch:
