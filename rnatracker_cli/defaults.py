@@ -40,10 +40,11 @@ DEFAULT_MUTATION_RATE = 0.0
 #: Training loss (validation, early stopping and every reported loss stay KL): ``kl`` = KL(p‖q),
 #: the paper's; ``clr`` = half the mean squared error between centred log fractions (targets
 #: floored at :data:`CLR_FLOOR`), which weighs a fraction pushed down as much as one pushed up;
-#: ``auto`` = ``clr`` on measured fractions, ``kl`` when at least half the targets are 0/1
-#: labels (docs/model.md, "Loss").
-LOSSES = ("auto", "kl", "clr")
+#: ``kl+clr`` = their sum; ``auto`` = :data:`AUTO_FRACTIONS_LOSS` on measured fractions, ``kl``
+#: when at least half the targets are 0/1 labels (docs/model.md, "Loss").
+LOSSES = ("auto", "kl", "clr", "kl+clr")
 DEFAULT_LOSS = "auto"
+AUTO_FRACTIONS_LOSS = "clr"
 CLR_FLOOR = 1e-3
 #: Zipcode scan (`scan-zipcodes`): masked window length (nt) and the KL a window must exceed.
 DEFAULT_WINDOW = 100

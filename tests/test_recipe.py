@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rnatracker_cli.cli.app import app
-from rnatracker_cli.defaults import CLR_FLOOR
+from rnatracker_cli.defaults import AUTO_FRACTIONS_LOSS, CLR_FLOOR
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.inference import Predictor
 from rnatracker_cli.io.cache import write_cache
@@ -46,7 +46,7 @@ def test_presets_resolve_and_explicit_options_win():
     assert PRESETS == ("default", "paper")
     default = resolve_recipe("default")
     assert default.length_prior and default.batch_norm and default.sum_pooling and default.ema == 0.99 and default.clip_norm == 1.0
-    assert default.min_epochs == 10 and default.loss == "auto"
+    assert default.min_epochs == 10 and default.loss == "auto" and AUTO_FRACTIONS_LOSS == "clr"
     paper = resolve_recipe("paper")
     assert (paper.length_prior, paper.batch_norm, paper.sum_pooling, paper.length_feature, paper.clip_norm, paper.ema,
             paper.warmup, paper.min_epochs, paper.mutation_rate, paper.loss) == (False, False, False, False, 0.0, 0.0, 0, 0, 0.0, "kl")
@@ -232,16 +232,17 @@ def test_loss_is_validated_recorded_and_changes_training(runner, tmp_path):
     cache = _tiny_cache(tmp_path)
     res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "bad"), "--loss", "mse", "-q"])
     assert res.exit_code == 1 and res.output.strip().splitlines() == [
-        "error: unknown --loss 'mse' (expected one of auto, kl, clr)"], res.output
+        "error: unknown --loss 'mse' (expected one of auto, kl, clr, kl+clr)"], res.output
     assert not (tmp_path / "bad").exists()
     weights = {}
-    for loss in ("kl", "clr"):
+    for loss in ("kl", "clr", "kl+clr"):
         out = tmp_path / loss
         res = runner.invoke(app, ["train", str(cache), "-o", str(out), "--epochs", "2", "--loss", loss, "-q"])
         assert res.exit_code == 0, res.output
         assert json.loads((out / "config.json").read_text())["training"]["loss"] == loss
         weights[loss] = ckpt.load_model(out).model.state_dict()
-    assert not all(torch.equal(weights["kl"][k], weights["clr"][k]) for k in weights["kl"])
+    for a, b in (("kl", "clr"), ("kl", "kl+clr"), ("clr", "kl+clr")):
+        assert not all(torch.equal(weights[a][k], weights[b][k]) for k in weights[a]), (a, b)
 
 
 def test_clr_loss_is_refused_on_label_targets(runner, tmp_path):
@@ -253,8 +254,9 @@ def test_clr_loss_is_refused_on_label_targets(runner, tmp_path):
     message = (f"error: --loss clr needs measured fractions, but 12 of the 12 targets in {cache} are 0/1 labels; "
                "use --loss kl (cross-entropy on labels)")
     for cmd in (["train", str(cache), "-o", str(tmp_path / "t")], ["cv", str(cache), "--out", str(tmp_path / "c"), "--folds", "2"]):
-        res = runner.invoke(app, [*cmd, "--loss", "clr", "-q"])
-        assert res.exit_code == 1 and res.output.strip() == message, res.output
+        for loss in ("clr", "kl+clr"):
+            res = runner.invoke(app, [*cmd, "--loss", loss, "-q"])
+            assert res.exit_code == 1 and res.output.strip() == message.replace("clr", loss, 1), res.output
     assert not (tmp_path / "t").exists() and not (tmp_path / "c").exists()
     # The default (auto) trains these labels with KL, and records it.
     res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "t"), "--epochs", "1", "-q"])
@@ -266,15 +268,15 @@ def test_auto_loss_is_clr_on_fractions_and_recorded(runner, tmp_path):
     cache = _tiny_cache(tmp_path)  # Dirichlet fractions, no 0/1 labels
     res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "auto"), "--epochs", "2", "-q"])
     assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "auto" / "config.json").read_text())["training"]["loss"] == "clr"
-    res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "clr"), "--epochs", "2", "--loss", "clr", "-q"])
+    assert json.loads((tmp_path / "auto" / "config.json").read_text())["training"]["loss"] == AUTO_FRACTIONS_LOSS
+    res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "x"), "--epochs", "2", "--loss", AUTO_FRACTIONS_LOSS, "-q"])
     assert res.exit_code == 0, res.output
-    a, b = ckpt.load_model(tmp_path / "auto").model.state_dict(), ckpt.load_model(tmp_path / "clr").model.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)  # auto on fractions is clr exactly
+    a, b = ckpt.load_model(tmp_path / "auto").model.state_dict(), ckpt.load_model(tmp_path / "x").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # auto on fractions is that loss exactly
     res = runner.invoke(app, ["cv", str(cache), "--out", str(tmp_path / "cv"), "--folds", "2", "--fold", "1",
                               "--models", "kmer-nn", "--epochs", "1", "-q"])
     assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "cv" / "config.json").read_text())["options"]["loss"] == "clr"
+    assert json.loads((tmp_path / "cv" / "config.json").read_text())["options"]["loss"] == AUTO_FRACTIONS_LOSS
 
 
 def test_clr_loss_values_and_symmetry():
@@ -301,6 +303,7 @@ def test_clr_loss_values_and_symmetry():
     assert clr_rows(log_uniform, target_up).item() == pytest.approx(clr_rows(log_uniform, target_down).item(), rel=1e-5)
     assert kl_rows(log_uniform, target_down).item() < 0.7 * kl_rows(log_uniform, target_up).item()
     assert torch.equal(loss_rows("kl", log_q, p[:1]), kl_rows(log_q, p[:1]))
+    assert torch.allclose(loss_rows("kl+clr", log_q, p[:1]), kl_rows(log_q, p[:1]) + clr_rows(log_q, p[:1]))
 
 
 def test_replicates_make_one_ensemble_checkpoint(runner, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rnatracker_cli.defaults import CLR_FLOOR
+from rnatracker_cli.defaults import AUTO_FRACTIONS_LOSS, CLR_FLOOR
 from rnatracker_cli.errors import RNATrackerError
 
 
@@ -32,24 +32,29 @@ def clr_rows(log_q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 
 def loss_rows(name: str, log_q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """The training loss ``name`` (one of :data:`~rnatracker_cli.defaults.LOSSES`) per row."""
-    return clr_rows(log_q, p) if name == "clr" else kl_rows(log_q, p)
+    """The training loss ``name`` (``kl``, ``clr`` or ``kl+clr``) per row."""
+    if name == "clr":
+        return clr_rows(log_q, p)
+    if name == "kl+clr":
+        return kl_rows(log_q, p) + clr_rows(log_q, p)
+    return kl_rows(log_q, p)
 
 
 def resolve_loss(loss: str, targets: np.ndarray, source: str) -> str:
-    """The loss to train with: ``kl`` or ``clr``. ``auto`` picks ``kl`` when at least half the
-    targets are one-hot 0/1 labels (a class per transcript, as in the lncATLAS and Halo-seq
-    caches; KL on labels is the cross-entropy) and ``clr`` on measured fractions. An explicit
-    ``clr`` on such labels is refused: the centred log of a 0/1 target is ±log(1/floor) and the
-    loss would fit those extremes."""
-    if loss not in ("auto", "clr"):
+    """The loss to train with: ``kl``, ``clr`` or ``kl+clr``. ``auto`` picks ``kl`` when at least
+    half the targets are one-hot 0/1 labels (a class per transcript, as in the lncATLAS and
+    Halo-seq caches; KL on labels is the cross-entropy) and
+    :data:`~rnatracker_cli.defaults.AUTO_FRACTIONS_LOSS` on measured fractions. An explicit loss
+    with ``clr`` in it is refused on such labels: the centred log of a 0/1 target is
+    ±log(1/floor) and the loss would fit those extremes."""
+    if loss == "kl":
         return loss
     targets = np.asarray(targets)
     labels = int((targets.max(axis=1) >= 0.999).sum()) if len(targets) else 0
     is_labels = labels * 2 >= len(targets)
     if loss == "auto":
-        return "kl" if is_labels else "clr"
+        return "kl" if is_labels else AUTO_FRACTIONS_LOSS
     if is_labels:
-        raise RNATrackerError(f"--loss clr needs measured fractions, but {labels:,} of the {len(targets):,} targets in "
+        raise RNATrackerError(f"--loss {loss} needs measured fractions, but {labels:,} of the {len(targets):,} targets in "
                               f"{source} are 0/1 labels; use --loss kl (cross-entropy on labels)")
     return loss
