@@ -44,7 +44,7 @@ DEFAULT_MUTATION_RATE = 0.0
 #: when at least half the targets are 0/1 labels (docs/model.md, "Loss").
 LOSSES = ("auto", "kl", "clr", "kl+clr")
 DEFAULT_LOSS = "auto"
-AUTO_FRACTIONS_LOSS = "clr"
+AUTO_FRACTIONS_LOSS = "kl+clr"
 CLR_FLOOR = 1e-3
 #: Zipcode scan (`scan-zipcodes`): masked window length (nt) and the KL a window must exceed.
 DEFAULT_WINDOW = 100

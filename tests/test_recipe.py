@@ -46,7 +46,7 @@ def test_presets_resolve_and_explicit_options_win():
     assert PRESETS == ("default", "paper")
     default = resolve_recipe("default")
     assert default.length_prior and default.batch_norm and default.sum_pooling and default.ema == 0.99 and default.clip_norm == 1.0
-    assert default.min_epochs == 10 and default.loss == "auto" and AUTO_FRACTIONS_LOSS == "clr"
+    assert default.min_epochs == 10 and default.loss == "auto" and AUTO_FRACTIONS_LOSS == "kl+clr"
     paper = resolve_recipe("paper")
     assert (paper.length_prior, paper.batch_norm, paper.sum_pooling, paper.length_feature, paper.clip_norm, paper.ema,
             paper.warmup, paper.min_epochs, paper.mutation_rate, paper.loss) == (False, False, False, False, 0.0, 0.0, 0, 0, 0.0, "kl")

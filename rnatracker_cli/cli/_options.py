@@ -94,9 +94,10 @@ MutationRate = Annotated[
 ]
 Loss = Annotated[
     Optional[str],
-    typer.Option("--loss", help="Training loss: kl (KL divergence, the paper's) or clr (squared error of centred log "
-                 "fractions: a fraction pushed down weighs as much as one pushed up). Validation always uses KL. "
-                 "[default preset: kl]"),
+    typer.Option("--loss", help="Training loss: kl (KL divergence, the paper's), clr (squared error of centred log "
+                 "fractions: a fraction pushed down weighs as much as one pushed up), kl+clr (their sum), or auto "
+                 "(kl on 0/1 labels, kl+clr on measured fractions). Validation always uses KL. "
+                 "[default preset: auto; paper: kl]"),
 ]
 Threads = Annotated[
     Optional[int],
