@@ -264,7 +264,7 @@ def test_clr_loss_is_refused_on_label_targets(runner, tmp_path):
     assert json.loads((tmp_path / "t" / "config.json").read_text())["training"]["loss"] == "kl"
 
 
-def test_auto_loss_is_clr_on_fractions_and_recorded(runner, tmp_path):
+def test_auto_loss_on_fractions_is_the_documented_one_and_recorded(runner, tmp_path):
     cache = _tiny_cache(tmp_path)  # Dirichlet fractions, no 0/1 labels
     res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "auto"), "--epochs", "2", "-q"])
     assert res.exit_code == 0, res.output

@@ -1,5 +1,5 @@
-"""The fit loop: KL(p‖q) loss (or ``--loss clr``), NAdam, per-epoch validation (KL), early stopping on
-validation loss.
+"""The fit loop: KL(p‖q) loss (``--loss``: or clr, or their sum), NAdam, per-epoch validation (KL),
+early stopping on validation loss.
 
 Steps of :func:`fit`: prepare the model (feature statistics; the length prior of
 ``length_prior`` models), then per epoch: one pass over length-bucketed batches (linear
