@@ -19,6 +19,7 @@ from rnatracker_cli.model.checkpoint import load_model
 from rnatracker_cli.simulate import simulate_dataset
 from rnatracker_cli.training.data import load_training_set, split_validation
 from rnatracker_cli.training.head import context_features, fit_dense
+from rnatracker_cli.training.metrics import loss_rows
 from rnatracker_cli.training.loop import FitOptions, prepare_model
 from rnatracker_cli.training.warmstart import check_no_architecture_options, load_init
 
@@ -150,6 +151,30 @@ def test_head_fit_recovers_a_softmax_regression():
     assert np.abs(w2).sum() < 0.5 * np.abs(w).sum()
 
 
+def test_head_fit_follows_the_training_loss():
+    """--fine-tune head fits the run's --loss: on noisy fractions the clr fit and the KL fit
+    differ, each is the better one under its own loss, and both exactly fit noise-free data."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3000, 4))
+    offset = torch.zeros((3000, 3), dtype=torch.float64)
+    logits = x @ (rng.normal(size=(3, 4)) * 0.8).T + rng.normal(scale=1.0, size=(3000, 3))  # noise on logits
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    fits = {name: fit_dense(x, p, offset, l2=0.0, loss=name) for name in ("kl", "clr")}
+    pt = torch.from_numpy(p)
+
+    def mean_loss(name, fit):
+        w, b, _ = fit
+        log_q = torch.log_softmax(torch.from_numpy(x @ w.T + b), dim=1)
+        return float(loss_rows(name, log_q, pt).mean())
+
+    assert np.abs(fits["kl"][0] - fits["clr"][0]).max() > 0.02
+    assert mean_loss("clr", fits["clr"]) < mean_loss("clr", fits["kl"]) - 1e-4
+    assert mean_loss("kl", fits["kl"]) < mean_loss("kl", fits["clr"]) - 1e-4
+    # the third value is the KL of the fit, whatever the loss
+    assert fits["clr"][2] == pytest.approx(mean_loss("kl", fits["clr"]), abs=1e-9)
+
+
 def test_fine_tune_head_keeps_the_trunk_and_is_deterministic(setting):
     tmp, _, b = setting
     outs = []
@@ -167,7 +192,8 @@ def test_fine_tune_head_keeps_the_trunk_and_is_deterministic(setting):
     assert not torch.allclose(state["dense.weight"], base.states[0]["dense.weight"])
     assert h1.training["epochs"] == 1 and h1.training["lr"] == 0.0
     # the dense layer is the softmax regression on the trunk's features (training split),
-    # with the refitted prior's logits as offset
+    # with the refitted prior's logits as offset, fitted on the run's loss (fractions: kl+clr)
+    assert json.loads((tmp / "h1" / "config.json").read_text())["training"]["loss"] == "kl+clr"
     with Cache(b) as c:
         data = load_training_set(c, get_encoding(h1.config["encoding"]))
         train_idx, _ = split_validation(len(c), 0.1, 0, c.groups)
@@ -177,7 +203,7 @@ def test_fine_tune_head_keeps_the_trunk_and_is_deterministic(setting):
     prepare_model(model, base.config, train, FitOptions(), torch.device("cpu"))
     feats = context_features(model, base.config, train, torch.device("cpu"), 50_000)
     offset = model.prior(torch.from_numpy(train.nt_lengths)).double().detach()
-    w, bias, _ = fit_dense(feats, train.targets, offset)
+    w, bias, _ = fit_dense(feats, train.targets, offset, loss="kl+clr")
     np.testing.assert_allclose(h1.model.dense.weight.detach().numpy(), w, atol=1e-4)
     np.testing.assert_allclose(h1.model.dense.bias.detach().numpy(), bias, atol=1e-4)
     assert torch.allclose(h1.model.prior.bias, model.prior.bias)

@@ -116,7 +116,7 @@ Init = Annotated[
 FineTune = Annotated[
     Optional[str],
     typer.Option("--fine-tune", help="With --init: head (default; refit the length prior and the output layer on the "
-                                     "frozen network's features, no epochs) or all (train every weight from the initial ones)."),
+                                     "frozen network's features on the --loss, no epochs) or all (train every weight from the initial ones)."),
 ]
 ValFraction = Annotated[
     float, typer.Option("--val-fraction", help="Share of the training transcripts (whole genes) held out for early stopping.")

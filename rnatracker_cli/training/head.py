@@ -5,9 +5,10 @@ transcript's pooled context vector (the dense layer's input, :meth:`RNATrackerNe
 is computed once. Then, on the training split,
 
 1. the length prior (if the model has one) is refitted: the new data set's own length model;
-2. the dense layer is fitted by maximum likelihood (L-BFGS, mean KL divergence to the target
-   distributions, L2 penalty :data:`DEFAULT_HEAD_L2` on standardised features) with the
-   prior's logits as a fixed offset — a softmax regression on the trunk's features;
+2. the dense layer is fitted by L-BFGS on the training loss of the run (``--loss``, resolved:
+   KL divergence to the target distributions on labels, ``kl+clr`` by default on measured
+   fractions; L2 penalty :data:`DEFAULT_HEAD_L2` on standardised features) with the prior's
+   logits as a fixed offset — a softmax regression on the trunk's features;
 3. the prior's residual scale ``s`` is validated on the validation split, as after
    gradient training (:func:`rnatracker_cli.training.loop.fit_residual_scale`).
 
@@ -30,6 +31,7 @@ from rnatracker_cli.encoding import get_encoding, make_batch, plan_batches
 from rnatracker_cli.errors import RNATrackerError
 from rnatracker_cli.training.data import TrainingSet
 from rnatracker_cli.training.loop import EpochRecord, FitOptions, FitResult, evaluate, fit_residual_scale, prepare_model
+from rnatracker_cli.training.metrics import kl_rows, loss_rows
 
 #: L2 penalty of the head fit, per standardised feature (a mean-loss scale). Out-of-fold
 #: nuclear AUROC on Halo-seq moved by < 0.005 between 1e-3, 1e-2 and 1e-1 (docs/model.md).
@@ -60,11 +62,13 @@ def _prior_logits(model: nn.Module, nt_lengths: np.ndarray, n_fractions: int) ->
         return model.prior.cpu()(torch.from_numpy(np.asarray(nt_lengths, dtype=np.int64))).double()
 
 
-def fit_dense(features: np.ndarray, targets: np.ndarray, offset: torch.Tensor, l2: float = DEFAULT_HEAD_L2
-              ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Softmax regression: minimise mean KL(targets ‖ softmax(offset + X·Wᵀ + b)) + l2·‖W‖²
-    over standardised X. features float64 (n, D); targets (n, F) distributions; offset (n, F).
-    Returns ``(W (F, D), b (F,), loss)`` on the original (unstandardised) feature scale."""
+def fit_dense(features: np.ndarray, targets: np.ndarray, offset: torch.Tensor, l2: float = DEFAULT_HEAD_L2,
+              loss: str = "kl") -> tuple[np.ndarray, np.ndarray, float]:
+    """Softmax regression: minimise the mean training loss ``loss`` (``kl``, ``clr`` or ``kl+clr``,
+    :func:`~rnatracker_cli.training.metrics.loss_rows`) between targets and
+    softmax(offset + X·Wᵀ + b), + l2·‖W‖², over standardised X. features float64 (n, D); targets
+    (n, F) distributions; offset (n, F). Returns ``(W (F, D), b (F,), mean KL)`` on the original
+    (unstandardised) feature scale (the reported loss is KL whatever ``loss`` is)."""
     x = torch.from_numpy(features)
     mu, sd = x.mean(0), x.std(0)
     sd = torch.where(sd > 1e-12, sd, torch.ones_like(sd))
@@ -73,22 +77,20 @@ def fit_dense(features: np.ndarray, targets: np.ndarray, offset: torch.Tensor, l
     w = torch.zeros((p.shape[1], z.shape[1]), dtype=torch.float64, requires_grad=True)
     b = torch.zeros(p.shape[1], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=500, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
-    entropy = float((p * torch.log(p.clamp(min=1e-12))).sum(1).mean())
 
     def closure():
         opt.zero_grad()
         log_q = torch.log_softmax(offset + z @ w.T + b, dim=1)
-        loss = -(p * log_q).sum(1).mean() + l2 * (w * w).sum()
-        loss.backward()
-        return loss
+        value = loss_rows(loss, log_q, p).mean() + l2 * (w * w).sum()
+        value.backward()
+        return value
 
     opt.step(closure)
     with torch.no_grad():
         w_raw = w / sd[None, :]
         b_raw = b - (w_raw * mu[None, :]).sum(1)
-        log_q = torch.log_softmax(offset + z @ w.T + b, dim=1)
-        loss = float(-(p * log_q).sum(1).mean()) + entropy
-    return w_raw.numpy(), (b_raw - b_raw.mean()).numpy(), loss
+        kl = float(kl_rows(torch.log_softmax(offset + z @ w.T + b, dim=1), p).mean())
+    return w_raw.numpy(), (b_raw - b_raw.mean()).numpy(), kl
 
 
 def fit_head(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | None, options: FitOptions,
@@ -102,7 +104,7 @@ def fit_head(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSe
     prepare_model(model, config, train, options, device)
     feats = context_features(model, config, train, device, options.batch_nt)
     offset = _prior_logits(model, train.nt_lengths, train.targets.shape[1]).cpu()
-    w, b, train_loss = fit_dense(feats, train.targets, offset, l2=DEFAULT_HEAD_L2)
+    w, b, train_loss = fit_dense(feats, train.targets, offset, l2=DEFAULT_HEAD_L2, loss=options.loss)
     with torch.no_grad():
         model.dense.weight.copy_(torch.from_numpy(w).to(model.dense.weight))
         model.dense.bias.copy_(torch.from_numpy(b).to(model.dense.bias))
