@@ -37,6 +37,11 @@ DEFAULT_MIN_EPOCHS = 10
 #: Probability that a training base is redrawn at random, anew every batch (0 = off; not in
 #: the paper): substitution augmentation (docs/model.md, "Mutation augmentation").
 DEFAULT_MUTATION_RATE = 0.0
+#: Decoupled weight decay (AdamW-style, 0 = off; not in the paper): every optimiser step shrinks
+#: each weight matrix and convolution kernel by ``lr × weight_decay`` of itself; biases,
+#: normalisation parameters and the fixed length prior are not decayed, so the decay pulls the
+#: network's correction towards the length baseline (docs/model.md, "Weight decay").
+DEFAULT_WEIGHT_DECAY = 0.0
 #: Training loss (validation, early stopping and every reported loss stay KL): ``kl`` = KL(p‖q),
 #: the paper's; ``clr`` = half the mean squared error between centred log fractions (targets
 #: floored at :data:`CLR_FLOOR`), which weighs a fraction pushed down as much as one pushed up;

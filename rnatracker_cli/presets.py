@@ -13,6 +13,7 @@ from typing import Any
 from rnatracker_cli.defaults import (
     DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EMA, DEFAULT_EPOCHS, DEFAULT_LOSS, DEFAULT_MASK, DEFAULT_MIN_EPOCHS,
     DEFAULT_MIN_SUPPORT, DEFAULT_MUTATION_RATE, DEFAULT_PATIENCE, DEFAULT_REPEATS, DEFAULT_STRIDE, DEFAULT_WARMUP,
+    DEFAULT_WEIGHT_DECAY,
 )
 from rnatracker_cli.errors import RNATrackerError
 
@@ -37,13 +38,14 @@ class Recipe:
     warmup: int = DEFAULT_WARMUP
     min_epochs: int = DEFAULT_MIN_EPOCHS
     mutation_rate: float = DEFAULT_MUTATION_RATE
+    weight_decay: float = DEFAULT_WEIGHT_DECAY
     loss: str = DEFAULT_LOSS
 
 
-#: The paper: no length input, no batch normalisation, no clipping/averaging/warm-up, patience 10, and in full mode
+#: The paper: no length input, no batch normalisation, no clipping/averaging/warm-up/weight decay, patience 10, and in full mode
 #: one transcript per batch at lr 1e-4 (fixed mode: batches of 256 at lr 1e-3).
 _PAPER = Recipe(length_prior=False, batch_norm=False, sum_pooling=False, patience=10, clip_norm=0.0, ema=0.0, warmup=0, min_epochs=0,
-                mutation_rate=0.0, loss="kl")
+                mutation_rate=0.0, weight_decay=0.0, loss="kl")
 _PAPER_BY_MODE: dict[str, dict[str, Any]] = {"full": {"lr": 1e-4, "batch_size": 1}, "fixed": {"lr": 1e-3}}
 
 PRESETS: tuple[str, ...] = ("default", "paper")

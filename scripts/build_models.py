@@ -76,6 +76,7 @@ RECIPE: dict = {
     "warmup": DEFAULT_WARMUP,
     "min_epochs": DEFAULT_MIN_EPOCHS,
     "mutation_rate": 0.0,
+    "weight_decay": 0.0,
     "loss": "kl",
     "val_fraction": DEFAULT_VAL_FRACTION,
 }
@@ -305,7 +306,7 @@ def _finished_member(path: Path, cache: Path, seed: int, recipe: dict) -> bool:
 
 #: Recipe keys added after the shipped networks were trained, with the value a checkpoint
 #: without them was trained with.
-_ADDED_LATER = {"batch_norm": False, "sum_pooling": False, "mutation_rate": 0.0, "loss": "kl"}
+_ADDED_LATER = {"batch_norm": False, "sum_pooling": False, "mutation_rate": 0.0, "weight_decay": 0.0, "loss": "kl"}
 
 
 def check_recipe(recipe: dict) -> None:

@@ -134,6 +134,7 @@ def test_same_seed_same_folds_and_predictions(small_cache, tmp_path):
         (["--folds", "3", "--fold", "4"], "--fold must be between 1 and --folds (3)"),
         (["--replicates", "0"], "--replicates must be at least 1"),
         (["--mutation-rate", "0.9"], "--mutation-rate must be in [0, 0.5]"),
+        (["--weight-decay", "-1"], "--weight-decay must be in [0, 100]"),
         (["--loss", "mse"], "unknown --loss 'mse' (expected one of auto, kl, clr, kl+clr)"),
         (["--epochs", "0"], "--epochs must be at least 1"),
     ],

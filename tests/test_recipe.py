@@ -49,7 +49,8 @@ def test_presets_resolve_and_explicit_options_win():
     assert default.min_epochs == 10 and default.loss == "auto" and AUTO_FRACTIONS_LOSS == "kl+clr"
     paper = resolve_recipe("paper")
     assert (paper.length_prior, paper.batch_norm, paper.sum_pooling, paper.length_feature, paper.clip_norm, paper.ema,
-            paper.warmup, paper.min_epochs, paper.mutation_rate, paper.loss) == (False, False, False, False, 0.0, 0.0, 0, 0, 0.0, "kl")
+            paper.warmup, paper.min_epochs, paper.mutation_rate, paper.weight_decay, paper.loss) == (
+        False, False, False, False, 0.0, 0.0, 0, 0, 0.0, 0.0, "kl")
     assert paper.lr == 1e-4 and paper.batch_size == 1 and paper.patience == 10 and paper.mode == "full"
     fixed = resolve_recipe("paper", mode="fixed")
     assert fixed.lr == 1e-3 and fixed.batch_size == Recipe().batch_size
@@ -226,6 +227,53 @@ def test_mutation_rate_is_validated_recorded_and_changes_training(runner, tmp_pa
         assert json.loads((out / "config.json").read_text())["training"]["mutation_rate"] == float(rate)
         weights[rate] = ckpt.load_model(out).model.state_dict()
     assert not all(torch.equal(weights["0"][k], weights["0.1"][k]) for k in weights["0"])
+
+
+def test_weight_decay_is_validated_recorded_and_shrinks_weights_not_biases(runner, tmp_path):
+    cache = _tiny_cache(tmp_path)
+    for bad in ("-0.1", "nan", "1000"):
+        res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "bad"), "--weight-decay", bad, "-q"])
+        assert res.exit_code == 1 and res.output.strip().splitlines() == [
+            "error: --weight-decay must be in [0, 100] (0 = no weight decay)"], res.output
+    assert not (tmp_path / "bad").exists()
+    norms = {}
+    for wd in ("0", "20"):
+        out = tmp_path / f"wd{wd}"
+        res = runner.invoke(app, ["train", str(cache), "-o", str(out), "--epochs", "3", "--ema", "0", "--weight-decay", wd,
+                                  "--val-fraction", "0", "-q"])
+        assert res.exit_code == 0, res.output
+        assert json.loads((out / "config.json").read_text())["training"]["weight_decay"] == float(wd)
+        state = ckpt.load_model(out).model.state_dict()
+        norms[wd] = state
+    matrices = [k for k, v in norms["0"].items() if v.ndim >= 2]
+    # Decay shrinks every weight matrix and kernel; the length prior (a buffer) is untouched.
+    for k in matrices:
+        assert norms["20"][k].norm() < norms["0"][k].norm(), k
+    for k in (k for k in norms["0"] if k.startswith("prior.")):
+        assert torch.equal(norms["0"][k], norms["20"][k]), k
+
+
+def test_make_optimizer_decays_only_matrices():
+    from torch import nn
+
+    from rnatracker_cli.training.loop import make_optimizer
+
+    model = nn.Sequential(nn.Conv1d(4, 3, 5), nn.BatchNorm1d(3), nn.Flatten(), nn.LazyLinear(2))
+    model(torch.zeros(2, 4, 9))
+    plain = make_optimizer(model, 1e-3)
+    assert len(plain.param_groups) == 1 and plain.param_groups[0]["weight_decay"] == 0
+    opt = make_optimizer(model, 1e-3, 0.5)
+    decayed = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.5 for p in g["params"]}
+    assert decayed == {id(model[0].weight), id(model[3].weight)}
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+    # One step with zero gradients: decayed weights shrink by exactly lr × decay, the rest stay.
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for n, p in model.named_parameters():
+        factor = 1 - 1e-3 * 0.5 if p.ndim >= 2 else 1.0
+        torch.testing.assert_close(p.detach(), before[n] * factor)
 
 
 def test_loss_is_validated_recorded_and_changes_training(runner, tmp_path):

@@ -168,7 +168,7 @@ def test_cli_defaults_come_from_the_preset():
 
     params = inspect.signature(train).parameters
     for name in ("mode", "batch_nt", "patience", "clip_norm", "batch_size", "epochs", "ema", "warmup", "min_epochs",
-                 "length_feature", "length_prior", "batch_norm", "sum_pooling", "lr", "mutation_rate", "loss"):
+                 "length_feature", "length_prior", "batch_norm", "sum_pooling", "lr", "mutation_rate", "weight_decay", "loss"):
         assert params[name].default is None, name
     assert params["preset"].default == "default"
     r = resolve_recipe("default")

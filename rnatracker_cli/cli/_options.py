@@ -92,6 +92,12 @@ MutationRate = Annotated[
     typer.Option("--mutation-rate", help="Redraw each training base at random with this probability, anew every batch "
                  "(substitution augmentation; 0 = off). [default preset: 0]"),
 ]
+WeightDecay = Annotated[
+    Optional[float],
+    typer.Option("--weight-decay", help="Decoupled weight decay: every step shrinks each weight matrix and kernel by "
+                 "lr × this of itself (biases, normalisation and the length prior are not decayed; 0 = off). "
+                 "[default preset: 0]"),
+]
 Loss = Annotated[
     Optional[str],
     typer.Option("--loss", help="Training loss: kl (KL divergence, the paper's), clr (squared error of centred log "

@@ -11,7 +11,7 @@ from rich.table import Table
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
     BatchNorm, BatchNt, BatchSize, CacheArg, ClipNorm, Debug, Device, Ema, Epochs, Input, LengthFeature, LengthPrior, Loss, Lr, MaxLen, MinEpochs,
-    FineTune, Init, Mode, MutationRate, Patience, Preset, Quiet, Seed, SumPooling, Threads, ValFraction, Warmup,
+    FineTune, Init, Mode, MutationRate, Patience, Preset, Quiet, Seed, SumPooling, Threads, ValFraction, Warmup, WeightDecay,
 )
 from rnatracker_cli.defaults import DEFAULT_VAL_FRACTION
 from rnatracker_cli.errors import RNATrackerError
@@ -45,6 +45,7 @@ def cv(
     warmup: Warmup = None,
     min_epochs: MinEpochs = None,
     mutation_rate: MutationRate = None,
+    weight_decay: WeightDecay = None,
     loss: Loss = None,
     init: Init = None,
     fine_tune: FineTune = None,
@@ -80,14 +81,15 @@ def cv(
         r = resolve_recipe(preset, mode=mode, length_feature=length_feature, length_prior=length_prior,
                            batch_norm=batch_norm, sum_pooling=sum_pooling, epochs=epochs,
                            batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, clip_norm=clip_norm,
-                           ema=ema, warmup=warmup, min_epochs=min_epochs, mutation_rate=mutation_rate, loss=loss)
+                           ema=ema, warmup=warmup, min_epochs=min_epochs, mutation_rate=mutation_rate,
+                           weight_decay=weight_decay, loss=loss)
         options = CVOptions(
             models=[m.strip() for m in models.split(",") if m.strip()], folds=folds, seed=seed, mode=r.mode,
             encoding=input_, max_len=max_len, length_feature=r.length_feature, length_prior=r.length_prior,
             batch_norm=r.batch_norm, sum_pooling=r.sum_pooling,
             val_fraction=val_fraction, epochs=r.epochs, batch_size=r.batch_size, batch_nt=r.batch_nt, lr=r.lr,
             patience=r.patience, clip_norm=r.clip_norm, ema=r.ema, warmup=r.warmup, min_epochs=r.min_epochs,
-            mutation_rate=r.mutation_rate, loss=r.loss, n_boot=bootstrap,
+            mutation_rate=r.mutation_rate, weight_decay=r.weight_decay, loss=r.loss, n_boot=bootstrap,
             init=init, fine_tune=resolve_fine_tune(init, fine_tune), replicates=replicates,
         )
 

@@ -10,7 +10,7 @@ import typer
 from rnatracker_cli.cli._common import cli_errors, console
 from rnatracker_cli.cli._options import (
     BatchNorm, BatchNt, BatchSize, Bf16, CacheArg, ClipNorm, Debug, Device, Ema, Epochs, FineTune, Force, Init, Input, LengthFeature, LengthPrior, Loss, Lr, MaxLen,
-    MinEpochs, Mode, MutationRate, Patience, Preset, Quiet, Replicates, Seed, SumPooling, Threads, ValFraction, Warmup,
+    MinEpochs, Mode, MutationRate, Patience, Preset, Quiet, Replicates, Seed, SumPooling, Threads, ValFraction, Warmup, WeightDecay,
 )
 from rnatracker_cli.defaults import DEFAULT_VAL_FRACTION
 
@@ -41,6 +41,7 @@ def train(
     warmup: Warmup = None,
     min_epochs: MinEpochs = None,
     mutation_rate: MutationRate = None,
+    weight_decay: WeightDecay = None,
     loss: Loss = None,
     replicates: Replicates = 1,
     val_fraction: ValFraction = DEFAULT_VAL_FRACTION,
@@ -77,7 +78,8 @@ def train(
         recipe = resolve_recipe(preset, mode=mode, length_feature=length_feature, length_prior=length_prior,
                                 batch_norm=batch_norm, sum_pooling=sum_pooling, epochs=epochs,
                                 batch_size=batch_size, batch_nt=batch_nt, lr=lr, patience=patience, clip_norm=clip_norm,
-                                ema=ema, warmup=warmup, min_epochs=min_epochs, mutation_rate=mutation_rate, loss=loss)
+                                ema=ema, warmup=warmup, min_epochs=min_epochs, mutation_rate=mutation_rate,
+                                weight_decay=weight_decay, loss=loss)
         model_options, fit_options = options_from_recipe(recipe, arch=arch or "rnatracker", encoding=encoding, max_len=max_len, seed=seed, bf16=bf16)
         fit_options.head_only = tune == "head"
         progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),

@@ -37,7 +37,7 @@ from torch import nn
 
 from rnatracker_cli.defaults import (
     DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EMA, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_LR_BY_ARCH,
-    DEFAULT_LOSS, DEFAULT_MIN_EPOCHS, DEFAULT_MUTATION_RATE, DEFAULT_PATIENCE, DEFAULT_WARMUP, LOSSES,
+    DEFAULT_LOSS, DEFAULT_MIN_EPOCHS, DEFAULT_MUTATION_RATE, DEFAULT_PATIENCE, DEFAULT_WARMUP, DEFAULT_WEIGHT_DECAY, LOSSES,
 )
 from rnatracker_cli.encoding import get_encoding, make_batch, plan_batches
 from rnatracker_cli.metrics import kl_divergence, pearson
@@ -56,7 +56,9 @@ class FitOptions:
     ``ema=0`` disables weight averaging (else the per-step decay of the moving average);
     ``warmup`` epochs of linear learning-rate warm-up (0 = off); early stopping never
     stops before ``min_epochs``; ``mutation_rate``: each training base is redrawn at random
-    with this probability, anew every batch (:func:`mutate_sequences`; 0 = off); ``loss``: the
+    with this probability, anew every batch (:func:`mutate_sequences`; 0 = off);
+    ``weight_decay``: decoupled decay of the weight matrices and kernels per step, times the
+    learning rate (:func:`make_optimizer`; 0 = off); ``loss``: the
     training loss (:data:`~rnatracker_cli.defaults.LOSSES`; ``auto`` is resolved from the
     training targets by :func:`~rnatracker_cli.training.metrics.resolve_loss`; validation always
     uses KL)."""
@@ -73,6 +75,7 @@ class FitOptions:
     warmup: int = DEFAULT_WARMUP
     min_epochs: int = DEFAULT_MIN_EPOCHS
     mutation_rate: float = DEFAULT_MUTATION_RATE
+    weight_decay: float = DEFAULT_WEIGHT_DECAY
     loss: str = DEFAULT_LOSS
     shrink: bool = True
     #: Refit only the output head (prior + dense layer) by maximum likelihood, no gradient
@@ -96,6 +99,8 @@ class FitOptions:
             raise RNATrackerError("--warmup and --min-epochs must be >= 0")
         if not 0.0 <= self.mutation_rate <= 0.5:
             raise RNATrackerError("--mutation-rate must be in [0, 0.5] (0 = no mutations)")
+        if not (0.0 <= self.weight_decay <= 100.0):
+            raise RNATrackerError("--weight-decay must be in [0, 100] (0 = no weight decay)")
         if self.loss not in LOSSES:
             raise RNATrackerError(f"unknown --loss {self.loss!r} (expected one of {', '.join(LOSSES)})")
 
@@ -162,6 +167,21 @@ def prepare_model(model: nn.Module, config: dict, train: TrainingSet, options: F
     if hasattr(model, "fit_prior"):
         model.fit_prior(torch.from_numpy(train.nt_lengths), torch.from_numpy(train.targets))
         model.to(device)
+
+
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """NAdam over ``model``'s parameters. With ``weight_decay`` > 0 the weight matrices and
+    convolution kernels (parameters of two or more dimensions) decay by ``lr × weight_decay``
+    of themselves per step, decoupled from the gradient (AdamW-style); biases and
+    normalisation scales/shifts (one dimension) are not decayed. The length prior is a buffer,
+    never a parameter, so it is never decayed: the decay shrinks the network's correction of
+    the prior, not the prior."""
+    params = list(model.parameters())
+    if weight_decay == 0:
+        return torch.optim.NAdam(params, lr=lr)
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    return torch.optim.NAdam([g for g in groups if g["params"]], lr=lr, decoupled_weight_decay=True)
 
 
 class _WeightAverage:
@@ -312,7 +332,7 @@ def fit(model: nn.Module, config: dict, train: TrainingSet, val: TrainingSet | N
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     prepare_model(model, config, train, options, device)
-    optimizer = torch.optim.NAdam(model.parameters(), lr=lr)
+    optimizer = make_optimizer(model, lr, options.weight_decay)
     average = _WeightAverage(model, options.ema)
     result = FitResult(lr=lr)
     best_loss, best_state, waited = math.inf, None, 0

@@ -71,7 +71,7 @@ def options_from_recipe(recipe: Recipe, arch: str = "rnatracker", encoding: str 
     fit_options = FitOptions(epochs=recipe.epochs, batch_size=recipe.batch_size, batch_nt=recipe.batch_nt, lr=recipe.lr,
                              patience=recipe.patience, seed=seed, clip_norm=recipe.clip_norm, bf16=bf16, ema=recipe.ema,
                              warmup=recipe.warmup, min_epochs=recipe.min_epochs,
-                             mutation_rate=recipe.mutation_rate, loss=recipe.loss)
+                             mutation_rate=recipe.mutation_rate, weight_decay=recipe.weight_decay, loss=recipe.loss)
     return model, fit_options
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from rnatracker_cli import __version__
 from rnatracker_cli.defaults import (
     DEFAULT_BATCH_NT, DEFAULT_BATCH_SIZE, DEFAULT_CLIP_NORM, DEFAULT_EMA, DEFAULT_EPOCHS, DEFAULT_LOSS, DEFAULT_MIN_EPOCHS, DEFAULT_MUTATION_RATE, DEFAULT_PATIENCE,
-    DEFAULT_VAL_FRACTION, DEFAULT_WARMUP,
+    DEFAULT_VAL_FRACTION, DEFAULT_WARMUP, DEFAULT_WEIGHT_DECAY,
 )
 from rnatracker_cli.encoding import check_input_width, get_encoding
 from rnatracker_cli.errors import RNATrackerError
@@ -88,6 +88,7 @@ class CVOptions:
     warmup: int = DEFAULT_WARMUP
     min_epochs: int = DEFAULT_MIN_EPOCHS
     mutation_rate: float = DEFAULT_MUTATION_RATE
+    weight_decay: float = DEFAULT_WEIGHT_DECAY
     loss: str = DEFAULT_LOSS
     n_boot: int = 1000
     #: ``--init``: the model (as given) whose weights the part of its architecture starts
@@ -130,7 +131,7 @@ def _check(options: CVOptions) -> None:
     FitOptions(epochs=options.epochs, batch_size=options.batch_size, batch_nt=options.batch_nt, lr=options.lr,
                patience=options.patience, clip_norm=options.clip_norm, ema=options.ema, warmup=options.warmup,
                min_epochs=options.min_epochs, mutation_rate=options.mutation_rate,
-               loss=options.loss).check()
+               weight_decay=options.weight_decay, loss=options.loss).check()
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -165,7 +166,7 @@ def _open_run(out: Path, cache: Cache, options: CVOptions) -> None:
                                   "has changed since: folded again?); use another --out")
         # Options added later, with the value that reproduces the runs made before them.
         old = {"clip_norm": 0.0, "length_prior": False, "batch_norm": False, "sum_pooling": False, "ema": 0.0, "warmup": 0, "min_epochs": 0, "mutation_rate": 0.0,
-               "loss": "kl",
+               "weight_decay": 0.0, "loss": "kl",
                "init": None,
                "init_sha256": None, "fine_tune": None, "replicates": 1, **have.get("options", {})}
         new = wanted["options"]
@@ -372,7 +373,8 @@ def _run_part(out: Path, setup: _CVData, options: CVOptions, model_name: str, k:
         fit_options = FitOptions(epochs=options.epochs, batch_size=options.batch_size, batch_nt=options.batch_nt,
                                  lr=options.lr, patience=options.patience, seed=member_seed, clip_norm=options.clip_norm,
                                  ema=options.ema, warmup=options.warmup, min_epochs=options.min_epochs,
-                                 mutation_rate=options.mutation_rate, loss=setup.loss, head_only=fine_tune_head)
+                                 mutation_rate=options.mutation_rate, weight_decay=options.weight_decay, loss=setup.loss,
+                                 head_only=fine_tune_head)
         seed_everything(member_seed)
         model = build_model(config)
         if setup.init is not None and model_name == setup.init.arch:
