@@ -16,6 +16,9 @@ MODEL defaults to every model in the run's predictions/; LABEL defaults to
 `--folds 1,2,3` compares on the transcripts of those folds only, read from the runs'
 finished parts (``parts/MODEL/foldK.tsv``): runs that are not complete (e.g. `cv --fold K`
 jobs of an expensive setting) can be compared on the folds they have.
+`--blend LABEL=NAME,NAME[,…]` (repeatable) adds a row whose fractions are the renormalised
+geometric mean, with equal weights, of the listed rows' out-of-fold fractions (NAME = a row
+label above): a post-hoc blend that fits nothing, so it is as out-of-fold as its parts.
 """
 
 from __future__ import annotations
@@ -47,6 +50,14 @@ def _read_predictions(paths: list[Path], ids: list[str], n_fractions: int, skip:
     return out
 
 
+def geometric_blend(parts: list[np.ndarray], floor: float = 1e-6) -> np.ndarray:
+    """Row-wise renormalised geometric mean of fraction arrays (equal weights; fractions are
+    floored at ``floor`` before the log)."""
+    logs = np.mean([np.log(np.clip(p, floor, 1.0)) for p in parts], axis=0)
+    out = np.exp(logs - logs.max(axis=1, keepdims=True))
+    return out / out.sum(axis=1, keepdims=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cache", type=Path)
@@ -55,6 +66,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="write the paired tests here (TSV)")
     parser.add_argument("--folds", default=None, help="compare on these folds only (comma-separated, 1-based)")
+    parser.add_argument("--blend", action="append", default=[], metavar="LABEL=NAME,NAME",
+                        help="add the equal-weight geometric mean of these rows as LABEL (repeatable)")
     args = parser.parse_args()
     with Cache(args.cache) as cache:
         ids, fractions = list(cache.ids), list(cache.fractions)
@@ -89,6 +102,13 @@ def main() -> None:
             else:
                 parts = [run_dir / "parts" / m / f"fold{k}.tsv" for k in chosen]
                 predictions[name] = _read_predictions(parts, ids, len(fractions), 1)
+    for spec in args.blend:
+        label, _, names = spec.partition("=")
+        parts = [n.strip() for n in names.split(",") if n.strip()]
+        missing = [n for n in parts if n not in predictions]
+        if not label or len(parts) < 2 or missing:
+            sys.exit(f"error: --blend {spec!r}: expected LABEL=NAME,NAME with names among {', '.join(predictions)}")
+        predictions[label] = geometric_blend([predictions[n] for n in parts])
     rows = report.metric_rows(targets, predictions, fractions)
     value = {(m, f, name): v for m, f, name, v in rows}
     names = list(predictions)
