@@ -258,3 +258,14 @@ def test_structure_encodings_train_on_a_folded_cache(runner, tmp_path):
         codes = [encode(line.strip())[0] for line in fa.read_text().splitlines()[1::2]]
         expected = Predictor(loaded.model, loaded.config).predict(codes, structures=[fold_sequence(c) for c in codes])
         np.testing.assert_allclose([[float(v) for v in r[2:-1]] for r in rows[1:]], expected, atol=5e-5)
+
+
+def test_help_shows_the_preset_defaults(runner):
+    """Preset defaults in help texts are shown, not eaten as rich markup tags."""
+    for command, shown in ((["train"], ["[default preset: 20]", "[default preset: 0.99]", "[preset: 100]"]),
+                           (["cv"], ["[default preset: 0]", "[default preset: auto; paper: kl]"]),
+                           (["scan-zipcodes"], ["[default preset: 10; paper: 1]", "[preset: 10]"])):
+        res = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "400"})
+        assert res.exit_code == 0, res.output
+        for text in shown:
+            assert text in res.output, (command, text)

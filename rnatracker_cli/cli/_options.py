@@ -29,7 +29,7 @@ Preset = Annotated[
     typer.Option("--preset", help="Training recipe for every option not given: default (best measured, docs/model.md) or paper."),
 ]
 Mode = Annotated[
-    Optional[str], typer.Option("--mode", help="full: every nucleotide, length-batched; fixed: 5'-truncated/padded to --max-len. [preset: full]")
+    Optional[str], typer.Option("--mode", help="full: every nucleotide, length-batched; fixed: 5'-truncated/padded to --max-len. \\[preset: full]")
 ]
 Input = Annotated[
     str,
@@ -43,67 +43,67 @@ MaxLen = Annotated[
 LengthFeature = Annotated[
     Optional[bool],
     typer.Option("--length-feature/--no-length-feature",
-                 help="Join log(transcript length) to the context vector (not in the paper). [preset: off]"),
+                 help="Join log(transcript length) to the context vector (not in the paper). \\[preset: off]"),
 ]
 LengthPrior = Annotated[
     Optional[bool],
     typer.Option("--length-prior/--no-length-prior",
                  help="CNN models: add the network's output to a frozen length-alone model fitted first, "
-                      "shrunk on the validation split (not in the paper). [default preset: on]"),
+                      "shrunk on the validation split (not in the paper). \\[default preset: on]"),
 ]
 BatchNorm = Annotated[
     Optional[bool],
     typer.Option("--batch-norm/--no-batch-norm",
                  help="CNN models: batch-normalise each convolution's output before its ReLU (not in the paper). "
-                      "[default preset: on]"),
+                      "\\[default preset: on]"),
 ]
 SumPooling = Annotated[
     Optional[bool],
     typer.Option("--sum-pooling/--no-sum-pooling",
                  help="CNN models: also pool the LSTM outputs by their sum (per 100 steps), which counts "
-                      "elements whatever the length (not in the paper). [default preset: on]"),
+                      "elements whatever the length (not in the paper). \\[default preset: on]"),
 ]
-Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Maximum number of epochs. [preset: 100]")]
+Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Maximum number of epochs. \\[preset: 100]")]
 BatchSize = Annotated[
-    Optional[int], typer.Option("--batch-size", help="Transcripts per batch (fixed mode; a cap in full mode). [default preset: 256]")
+    Optional[int], typer.Option("--batch-size", help="Transcripts per batch (fixed mode; a cap in full mode). \\[default preset: 256]")
 ]
 BatchNt = Annotated[
-    Optional[int], typer.Option("--batch-nt", help="Full mode: padded nucleotides per batch (rows × longest row). [preset: 50000]")
+    Optional[int], typer.Option("--batch-nt", help="Full mode: padded nucleotides per batch (rows × longest row). \\[preset: 50000]")
 ]
 Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default 1e-3 in both modes, 5e-2 for the length baseline; paper preset 1e-4 in full mode).")]
 Patience = Annotated[
     Optional[int],
-    typer.Option("--patience", help="Stop after this many epochs without a lower validation loss (0 = never). [default preset: 20]"),
+    typer.Option("--patience", help="Stop after this many epochs without a lower validation loss (0 = never). \\[default preset: 20]"),
 ]
 ClipNorm = Annotated[
     Optional[float],
-    typer.Option("--clip-norm", help="Clip the gradient's global norm to this value before each step (0 = off). [default preset: 1.0]"),
+    typer.Option("--clip-norm", help="Clip the gradient's global norm to this value before each step (0 = off). \\[default preset: 1.0]"),
 ]
 Ema = Annotated[
     Optional[float],
-    typer.Option("--ema", help="Validate and keep an exponential moving average of the weights, decay per step (0 = off). [default preset: 0.99]"),
+    typer.Option("--ema", help="Validate and keep an exponential moving average of the weights, decay per step (0 = off). \\[default preset: 0.99]"),
 ]
-Warmup = Annotated[Optional[int], typer.Option("--warmup", help="Epochs of linear learning-rate warm-up (0 = off). [default preset: 1]")]
+Warmup = Annotated[Optional[int], typer.Option("--warmup", help="Epochs of linear learning-rate warm-up (0 = off). \\[default preset: 1]")]
 MinEpochs = Annotated[
-    Optional[int], typer.Option("--min-epochs", help="Early stopping never stops before this epoch. [default preset: 10]")
+    Optional[int], typer.Option("--min-epochs", help="Early stopping never stops before this epoch. \\[default preset: 10]")
 ]
 MutationRate = Annotated[
     Optional[float],
     typer.Option("--mutation-rate", help="Redraw each training base at random with this probability, anew every batch "
-                 "(substitution augmentation; 0 = off). [default preset: 0]"),
+                 "(substitution augmentation; 0 = off). \\[default preset: 0]"),
 ]
 WeightDecay = Annotated[
     Optional[float],
     typer.Option("--weight-decay", help="Decoupled weight decay: every step shrinks each weight matrix and kernel by "
                  "lr × this of itself (biases, normalisation and the length prior are not decayed; 0 = off). "
-                 "[default preset: 0]"),
+                 "\\[default preset: 0]"),
 ]
 Loss = Annotated[
     Optional[str],
     typer.Option("--loss", help="Training loss: kl (KL divergence, the paper's), clr (squared error of centred log "
                  "fractions: a fraction pushed down weighs as much as one pushed up), kl+clr (their sum), or auto "
                  "(kl on 0/1 labels, kl+clr on measured fractions). Validation always uses KL. "
-                 "[default preset: auto; paper: kl]"),
+                 "\\[default preset: auto; paper: kl]"),
 ]
 Threads = Annotated[
     Optional[int],

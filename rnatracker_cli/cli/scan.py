@@ -25,13 +25,13 @@ def scan_zipcodes(
                                            "(random masks, 10 per window, stride 10, min-support 10) or paper (zero mask, "
                                            "stride 1, min-support 1).")
     ] = "default",
-    stride: Annotated[Optional[int], typer.Option("--stride", help="Step between window starts (nt). [default preset: 10; paper: 1]")] = None,
+    stride: Annotated[Optional[int], typer.Option("--stride", help="Step between window starts (nt). \\[default preset: 10; paper: 1]")] = None,
     min_kl: Annotated[float, typer.Option("--min-kl", help="Call windows whose KL exceeds this.")] = 0.0075,
     merge_gap: Annotated[
         int, typer.Option("--merge-gap", help="Merge called windows at most this many nt apart (0: overlapping or touching).")
     ] = 0,
     min_support: Annotated[
-        Optional[int], typer.Option("--min-support", help="Call only windows that stay above --min-kl while the window slides this many nt (1: any window, as in the paper). [default preset: 10]")
+        Optional[int], typer.Option("--min-support", help="Call only windows that stay above --min-kl while the window slides this many nt (1: any window, as in the paper). \\[default preset: 10]")
     ] = None,
     score_cap: Annotated[
         Optional[float],
@@ -51,10 +51,10 @@ def scan_zipcodes(
                      "deltas) per BED12 row; default OUT.bed → OUT.extra.tsv, none when the BED goes to stdout."),
     ] = None,
     mask: Annotated[
-        Optional[str], typer.Option("--mask", help="random: random bases, --repeats draws averaged; zero: all-zero input columns (like padding). [default preset: random; paper: zero]")
+        Optional[str], typer.Option("--mask", help="random: random bases, --repeats draws averaged; zero: all-zero input columns (like padding). \\[default preset: random; paper: zero]")
     ] = None,
     repeats: Annotated[
-        Optional[int], typer.Option("--repeats", help="Random masks per window (--mask random). [preset: 10]")
+        Optional[int], typer.Option("--repeats", help="Random masks per window (--mask random). \\[preset: 10]")
     ] = None,
     method: Annotated[
         str, typer.Option("--method", help="auto (fast exact path when the model allows it), fast or naive (full recomputation).")
