@@ -264,7 +264,8 @@ def test_help_shows_the_preset_defaults(runner):
     """Preset defaults in help texts are shown, not eaten as rich markup tags."""
     for command, shown in ((["train"], ["[default preset: 20]", "[default preset: 0.99]", "[preset: 100]"]),
                            (["cv"], ["[default preset: 0]", "[default preset: auto; paper: kl]"]),
-                           (["scan-zipcodes"], ["[default preset: 10; paper: 1]", "[preset: 10]"])):
+                           (["scan-zipcodes"], ["[default preset: 10; paper: 1]", "[preset: 10]"]),
+                           (["workflow", "init"], ['pip install "rnatracker[workflow]"'])):
         res = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "400"})
         assert res.exit_code == 0, res.output
         for text in shown:

@@ -27,7 +27,7 @@ def init(
 
     Edit config.yaml (inputs, models, shards, resources), then run it with
     `snakemake --cores 2` on one machine or `snakemake --profile profiles/slurm` on a Slurm
-    cluster; needs `pip install "rnatracker[workflow]"`.
+    cluster; needs `pip install "rnatracker\\[workflow]"`.
     """
     from rnatracker_cli.workflows.scaffold import init_workflow
 
