@@ -229,28 +229,27 @@ def test_mutation_rate_is_validated_recorded_and_changes_training(runner, tmp_pa
     assert not all(torch.equal(weights["0"][k], weights["0.1"][k]) for k in weights["0"])
 
 
-def test_weight_decay_is_validated_recorded_and_shrinks_weights_not_biases(runner, tmp_path):
+def test_weight_decay_is_validated_recorded_and_shrinks_weights_not_the_prior(runner, tmp_path):
     cache = _tiny_cache(tmp_path)
     for bad in ("-0.1", "nan", "1000"):
         res = runner.invoke(app, ["train", str(cache), "-o", str(tmp_path / "bad"), "--weight-decay", bad, "-q"])
         assert res.exit_code == 1 and res.output.strip().splitlines() == [
             "error: --weight-decay must be in [0, 100] (0 = no weight decay)"], res.output
     assert not (tmp_path / "bad").exists()
-    norms = {}
+    states = {}
     for wd in ("0", "20"):
         out = tmp_path / f"wd{wd}"
         res = runner.invoke(app, ["train", str(cache), "-o", str(out), "--epochs", "3", "--ema", "0", "--weight-decay", wd,
                                   "--val-fraction", "0", "-q"])
         assert res.exit_code == 0, res.output
         assert json.loads((out / "config.json").read_text())["training"]["weight_decay"] == float(wd)
-        state = ckpt.load_model(out).model.state_dict()
-        norms[wd] = state
-    matrices = [k for k, v in norms["0"].items() if v.ndim >= 2]
+        states[wd] = ckpt.load_model(out).model.state_dict()
+    matrices = [k for k, v in states["0"].items() if v.ndim >= 2]
     # Decay shrinks every weight matrix and kernel; the length prior (a buffer) is untouched.
     for k in matrices:
-        assert norms["20"][k].norm() < norms["0"][k].norm(), k
-    for k in (k for k in norms["0"] if k.startswith("prior.")):
-        assert torch.equal(norms["0"][k], norms["20"][k]), k
+        assert states["20"][k].norm() < states["0"][k].norm(), k
+    for k in (k for k in states["0"] if k.startswith("prior.")):
+        assert torch.equal(states["0"][k], states["20"][k]), k
 
 
 def test_make_optimizer_decays_only_matrices():
