@@ -108,6 +108,8 @@ def main() -> None:
         missing = [n for n in parts if n not in predictions]
         if not label or len(parts) < 2 or missing:
             sys.exit(f"error: --blend {spec!r}: expected LABEL=NAME,NAME with names among {', '.join(predictions)}")
+        if label in predictions:
+            sys.exit(f"error: --blend {spec!r}: {label!r} already names a row (choose another LABEL)")
         predictions[label] = geometric_blend([predictions[n] for n in parts])
     rows = report.metric_rows(targets, predictions, fractions)
     value = {(m, f, name): v for m, f, name, v in rows}

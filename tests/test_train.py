@@ -270,3 +270,32 @@ def test_help_shows_the_preset_defaults(runner):
         assert res.exit_code == 0, res.output
         for text in shown:
             assert text in res.output, (command, text)
+
+
+def test_every_bracketed_help_text_is_shown(runner):
+    """Every `[...]` in any command's or option's help (escaped as `\\[` for rich markup) is
+    rendered: an unescaped bracket in a new help text would be eaten as a markup tag."""
+    import re
+
+    from typer.main import get_command
+
+    def commands(cmd, path):
+        if getattr(cmd, "commands", None):
+            for name, sub in cmd.commands.items():
+                yield from commands(sub, [*path, name])
+        else:
+            yield path, cmd
+
+    checked = 0
+    for path, cmd in commands(get_command(app), []):
+        texts = [cmd.help or ""] + [getattr(p, "help", None) or "" for p in cmd.params]
+        wanted = [" ".join(seg.split()) for t in texts for seg in re.findall(r"\[[^\]\n]*\]", t.replace("\\[", "["))]
+        if not wanted:
+            continue
+        res = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+        assert res.exit_code == 0, res.output
+        shown = " ".join(res.output.replace("│", " ").split())
+        for seg in wanted:
+            assert seg in shown, (path, seg)
+            checked += 1
+    assert checked >= 20  # train, cv, scan-zipcodes and workflow init have bracketed defaults
