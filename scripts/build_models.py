@@ -109,6 +109,30 @@ DATASETS: dict[str, dict] = {
             "Nature 489:57-74 (2012).",
         ],
     },
+    "lncatlas_lncrna": {
+        "fasta": "lncatlas_lncrna/lncatlas_lncrna.fa",
+        "table": "lncatlas_lncrna/lncatlas_lncrna.tsv",
+        "title": "lncATLAS lncRNAs (RNAlight set)",
+        "assay": "ENCODE subcellular fractionation RNA-seq (nuclear vs cytoplasmic), summarised by lncATLAS",
+        "source": (
+            "Human lncRNAs (one transcript per gene) of the RNAlight study (Yuan et al., 2023), files "
+            "`lncRNA/02_Dataset/02_lncRNA_info_{cyto,nuc}_transcript.tsv` of the MIT-licensed repository "
+            "YangLab/RNAlight; localization from lncATLAS (Mas-Ponte et al., RNA 2017). No gene is shared "
+            "with the lncATLAS mRNAs."
+        ),
+        "licence": "MIT (YangLab/RNAlight); lncATLAS and ENCODE data are public",
+        "label": (
+            "Binary: `nucleus` = 1 for lncRNAs that RNAlight labelled nuclear by their mean lncATLAS "
+            "cytoplasmic/nuclear relative concentration index, `cytosol` = 1 for cytoplasmic ones; used as a "
+            "degenerate two-compartment distribution (`prepare --normalized`)."
+        ),
+        "citation": [
+            "Yuan G-H, Wang Y, Wang G-Z, Yang L. RNAlight: a machine learning model to identify nucleotide "
+            "features determining RNA subcellular localization. Briefings in Bioinformatics 24(1), bbac509 (2023).",
+            "Mas-Ponte D, Carlevaro-Fita J, Palumbo E, Hermoso Pulido T, Guigó R, Johnson R. LncATLAS database "
+            "for subcellular localization of long noncoding RNAs. RNA 23(7):1080-1087 (2017).",
+        ],
+    },
     "halo_mrna_dev": {
         "fasta": "halo_mrna_dev/halo_mrna_dev.fa",
         "table": "halo_mrna_dev/halo_mrna_dev.tsv",
@@ -164,6 +188,20 @@ MODELS: dict[str, dict] = {
         "fractions": ["cytosol", "nucleus"],
         "train_on": ["lncatlas_mrna", "halo_mrna_dev"],
         "combine": ["human-mrna", "human-mrna-halo"],
+    },
+    # lncRNAs of the same assay: a predictor for lncRNAs, and the starting weights that make
+    # mRNA training better (`train --init human-lncrna --fine-tune all`; docs/model.md,
+    # "Pretraining on lncRNAs"). Trained with the current default recipe (``recipe`` below
+    # overrides RECIPE), unlike the mRNA models.
+    "human-lncrna": {
+        "description": ("Human lncRNA nuclear vs cytoplasmic localization (ensemble; ENCODE cell lines via "
+                        "lncATLAS); also the starting weights for training on mRNAs"),
+        "default": False,
+        "species": "human",
+        "molecule": "lncRNA",
+        "fractions": ["cytosol", "nucleus"],
+        "train_on": ["lncatlas_lncrna"],
+        "recipe": {"batch_norm": True, "sum_pooling": True},
     },
 }
 
@@ -783,7 +821,8 @@ def render_card(entry: dict, notes: str = "") -> str:
         out += ["## Notes", "", notes, ""]
 
     out += ["## Intended use and limits", "",
-            "- Ranks human mRNAs by how nuclear or cytoplasmic they are at steady state, from sequence alone; "
+            f"- Ranks human {entry.get('molecule', 'mRNA')}s by how nuclear or cytoplasmic they are at steady "
+            "state, from sequence alone; "
             "use it to prioritise transcripts and candidate zipcodes (`scan-zipcodes`) for experiments.",
             "- Two compartments only (nucleus, cytosol): it says nothing about ER, mitochondria, neurites or "
             "other sub-cytoplasmic locations.",
@@ -793,7 +832,7 @@ def render_card(entry: dict, notes: str = "") -> str:
             "- Human transcripts; other species are untested.",
             "- Binary training labels: the predicted fractions rank transcripts and are calibrated only as far "
             "as the Calibration section shows; they are not measured concentrations.",
-            "- Transcript length alone explains much of this label (nuclear mRNAs are longer); compare "
+            "- Transcript length alone explains part of this label (nuclear mRNAs are longer); compare "
             "with the `length` row above to see what the sequence adds. A zipcode found by masking is a "
             "region the model relies on, not proof of a localization element.",
             "- Not for clinical use.", ""]
@@ -883,6 +922,13 @@ def build_model(name: str, data_dir: Path, out: Path, work: Path, recipe: dict, 
     }
 
 
+def model_recipe(name: str, recipe: dict, override: dict) -> dict:
+    """The recipe that builds ``name``: ``recipe`` (RECIPE with ``--recipe`` applied), then the
+    model's own ``recipe`` keys in :data:`MODELS`, then ``override`` (``--recipe``) again, so
+    that a quick check given on the command line wins over everything."""
+    return {**recipe, **MODELS[name].get("recipe", {}), **override}
+
+
 def _remove_stale(out: Path, old: dict | None, new: dict) -> None:
     """Delete weights files of the previous build of this model that the new one does not use."""
     if not old:
@@ -938,7 +984,7 @@ def main(argv: list[str] | None = None) -> int:
             raise RNATrackerError(f"unknown model(s) {', '.join(unknown)} (models: {', '.join(MODELS)})")
         if not args.out.is_dir():
             raise RNATrackerError(f"--out {args.out} is not a folder")
-        recipe = dict(RECIPE)
+        recipe, override = dict(RECIPE), {}
         if args.recipe:
             try:
                 override = json.loads(args.recipe)
@@ -966,7 +1012,8 @@ def main(argv: list[str] | None = None) -> int:
                 work = Path(tmp) if args.work is None else args.work
                 work.mkdir(parents=True, exist_ok=True)
                 for name in names:
-                    new = build_model(name, data_dir, args.out, work, recipe, command, log=log)
+                    new = build_model(name, data_dir, args.out, work, model_recipe(name, recipe, override),
+                                      command, log=log)
                     old = entries.get(name)
                     for section in ("cv", "transfer", "calibration"):  # figures describe the recipe
                         new[section] = (old or {}).get(section)

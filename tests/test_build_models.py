@@ -55,6 +55,17 @@ def data_dir(tmp_path_factory):
         for k, (i, t) in enumerate(zip(h.ids, h.targets)):
             nuc = int(k % 2 == 0)  # both classes present whatever the simulation draws
             f.write(f"H{i}.3\tG{k}\t{1 - nuc}\t{nuc}\t0.1\t-0.2\n")
+    # the lncRNAs: 20 more transcripts, labelled like the mRNAs
+    n = simulate_dataset(n=20, fractions=("cytosol", "nucleus"), seed=13, max_length=300)
+    (root / "lncatlas_lncrna").mkdir()
+    with open(root / "lncatlas_lncrna" / "lncatlas_lncrna.fa", "w") as f:
+        for i, s in zip(n.ids, n.sequences):
+            f.write(f">L{i}\n{decode(s)}\n")
+    with open(root / "lncatlas_lncrna" / "lncatlas_lncrna.tsv", "w") as f:
+        f.write("transcript_id\tgene\tcytosol\tnucleus\n")
+        for i, g, t in zip(n.ids, n.genes, n.targets):
+            nuc = int(t[1] > t[0])
+            f.write(f"L{i}\tL{g}\t{1 - nuc}\t{nuc}\n")
     return root
 
 
@@ -71,7 +82,7 @@ def built(build, data_dir, tmp_path_factory):
 
 def test_build_writes_weights_index_and_card_that_the_registry_reads(build, built, data_dir):
     out, docs = built
-    assert [m.name for m in list_builtin(out)] == ["human-mrna", "human-mrna-halo", "human-mrna-2assay"]
+    assert [m.name for m in list_builtin(out)] == ["human-mrna", "human-mrna-halo", "human-mrna-2assay", "human-lncrna"]
     (default,) = [name for name, spec in build.MODELS.items() if spec["default"]]
     assert default_builtin(out) == default
     model = list_builtin(out)[0]
@@ -122,6 +133,28 @@ def test_assay_head_and_two_assay_models_are_built_from_the_fractionation_networ
     np.testing.assert_allclose(probs["both"], (probs["base"] + probs["halo"]) / 2, atol=1e-6)
     assert get_builtin("human-mrna-halo", out).transfer["data"] == "lncatlas_mrna"
     assert "human-mrna-halo" in (docs / "human-mrna-2assay.md").read_text()
+
+
+def test_lncrna_model_is_built_with_its_own_recipe(build, built):
+    """human-lncrna: trained on the lncRNAs with the default recipe of today (batch
+    normalisation, sum pooling) where the mRNA models keep theirs; usable as --init weights."""
+    from rnatracker_cli.training.warmstart import load_init
+
+    out, docs = built
+    mrna, lnc = get_builtin("human-mrna", out), get_builtin("human-lncrna", out)
+    assert lnc.molecule == "lncRNA" and not lnc.default and lnc.counts["transcripts"] == 20
+    assert lnc.recipe["batch_norm"] is True and lnc.recipe["sum_pooling"] is True
+    assert mrna.recipe["batch_norm"] is False and mrna.recipe["sum_pooling"] is False
+    assert lnc.recipe["epochs"] == 1 and lnc.recipe["seeds"] == [0, 1]  # --recipe still wins
+    (loaded,) = [load_model(p) for p in builtin_paths("human-lncrna", out)]
+    assert loaded.config["batch_norm"] is True and loaded.config["sum_pooling"] is True
+    assert loaded.config["replicates"] == 2
+    weights = load_init(builtin_paths("human-lncrna", out)[0])
+    assert len(weights.states) == 2 and weights.fractions == ["cytosol", "nucleus"]
+    card = (docs / "human-lncrna.md").read_text()
+    assert "lncATLAS lncRNAs" in card and "Ranks human lncRNAs" in card and "20 transcripts" in card
+    assert build.model_recipe("human-mrna", {"a": 1}, {}) == {"a": 1}
+    assert build.model_recipe("human-lncrna", {"batch_norm": False}, {"batch_norm": False})["batch_norm"] is False
 
 
 def test_build_measures_transfer_and_calibration_of_the_shipped_ensemble(built, data_dir):
@@ -203,7 +236,7 @@ def test_figures_only_updates_index_card_and_models_table(build, built, tmp_path
     result = runner.invoke(app, ["models", "--tsv"])
     assert result.exit_code == 0, result.output
     header, *rows = result.stdout.splitlines()
-    assert [r.split("\t")[0] for r in rows] == ["human-mrna", "human-mrna-halo", "human-mrna-2assay"]
+    assert [r.split("\t")[0] for r in rows] == ["human-mrna", "human-mrna-halo", "human-mrna-2assay", "human-lncrna"]
     cells = dict(zip(header.split("\t"), rows[0].split("\t")))
     assert cells["cv_score"] == "0.781" and cells["transfer_score"] == "0.861"
     assert cells["cv_baselines"] == "length=0.703,kmer-gbm=0.760,kmer-dnn=0.722"
@@ -236,7 +269,7 @@ def test_missing_data_and_bad_figures(build, tmp_path, capsys):
     assert "give DATA_DIR" in capsys.readouterr().err
     assert build.main(["--out", str(tmp_path), "--figures-only"]) == 1
     err = capsys.readouterr().err
-    assert "--figures-only: human-mrna, human-mrna-halo, human-mrna-2assay not in" in err and "build first" in err
+    assert "--figures-only: human-mrna, human-mrna-halo, human-mrna-2assay, human-lncrna not in" in err and "build first" in err
 
 
 def _fake_cv_run(run: Path, ids: list[str], folds: list[int], predictions: dict[str, np.ndarray], seed: int = 0):
