@@ -832,7 +832,8 @@ def render_card(entry: dict, notes: str = "") -> str:
             "- Human transcripts; other species are untested.",
             "- Binary training labels: the predicted fractions rank transcripts and are calibrated only as far "
             "as the Calibration section shows; they are not measured concentrations.",
-            "- Transcript length alone explains part of this label (nuclear mRNAs are longer); compare "
+            f"- Transcript length alone explains part of this label (nuclear {entry.get('molecule', 'mRNA')}s are "
+            "longer); compare "
             "with the `length` row above to see what the sequence adds. A zipcode found by masking is a "
             "region the model relies on, not proof of a localization element.",
             "- Not for clinical use.", ""]

@@ -29,21 +29,27 @@ def build():
     return module
 
 
+def _write_labelled(root: Path, name: str, d, prefix: str = "") -> None:
+    """root/name/name.{fa,tsv} from a simulated set: 1/0 cytosol/nucleus labels, nucleus = the
+    simulated nuclear share exceeds the cytosolic; ids and genes get ``prefix``."""
+    (root / name).mkdir()
+    with open(root / name / f"{name}.fa", "w") as f:
+        for i, s in zip(d.ids, d.sequences):
+            f.write(f">{prefix}{i}\n{decode(s)}\n")
+    with open(root / name / f"{name}.tsv", "w") as f:
+        f.write("transcript_id\tgene\tcytosol\tnucleus\n")
+        for i, g, t in zip(d.ids, d.genes, d.targets):
+            nuc = int(t[1] > t[0])
+            f.write(f"{prefix}{i}\t{prefix}{g}\t{1 - nuc}\t{nuc}\n")
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """DATA_DIR laid out like the shared data: lncatlas_mrna/lncatlas_mrna.{fa,tsv}, 24 transcripts
     with 1/0 cytosol/nucleus labels (nucleus = the simulated nuclear share exceeds the cytosolic)."""
     root = tmp_path_factory.mktemp("data")
-    d = simulate_dataset(n=24, fractions=("cytosol", "nucleus"), seed=11, max_length=400)
-    (root / "lncatlas_mrna").mkdir()
-    with open(root / "lncatlas_mrna" / "lncatlas_mrna.fa", "w") as f:
-        for i, s in zip(d.ids, d.sequences):
-            f.write(f">{i}\n{decode(s)}\n")
-    with open(root / "lncatlas_mrna" / "lncatlas_mrna.tsv", "w") as f:
-        f.write("transcript_id\tgene\tcytosol\tnucleus\n")
-        for i, g, t in zip(d.ids, d.genes, d.targets):
-            nuc = int(t[1] > t[0])
-            f.write(f"{i}\t{g}\t{1 - nuc}\t{nuc}\n")
+    _write_labelled(root, "lncatlas_mrna", simulate_dataset(n=24, fractions=("cytosol", "nucleus"), seed=11,
+                                                            max_length=400))
     # the other assay: 16 more transcripts, ids with version suffixes as in halo_mrna_dev
     h = simulate_dataset(n=16, fractions=("cytosol", "nucleus"), seed=12, max_length=500)
     (root / "halo_mrna_dev").mkdir()
@@ -56,16 +62,8 @@ def data_dir(tmp_path_factory):
             nuc = int(k % 2 == 0)  # both classes present whatever the simulation draws
             f.write(f"H{i}.3\tG{k}\t{1 - nuc}\t{nuc}\t0.1\t-0.2\n")
     # the lncRNAs: 20 more transcripts, labelled like the mRNAs
-    n = simulate_dataset(n=20, fractions=("cytosol", "nucleus"), seed=13, max_length=300)
-    (root / "lncatlas_lncrna").mkdir()
-    with open(root / "lncatlas_lncrna" / "lncatlas_lncrna.fa", "w") as f:
-        for i, s in zip(n.ids, n.sequences):
-            f.write(f">L{i}\n{decode(s)}\n")
-    with open(root / "lncatlas_lncrna" / "lncatlas_lncrna.tsv", "w") as f:
-        f.write("transcript_id\tgene\tcytosol\tnucleus\n")
-        for i, g, t in zip(n.ids, n.genes, n.targets):
-            nuc = int(t[1] > t[0])
-            f.write(f"L{i}\tL{g}\t{1 - nuc}\t{nuc}\n")
+    _write_labelled(root, "lncatlas_lncrna", simulate_dataset(n=20, fractions=("cytosol", "nucleus"), seed=13,
+                                                              max_length=300), prefix="L")
     return root
 
 
